@@ -1,0 +1,30 @@
+# Two commands: `make study` runs the whole study on the embedded synthetic data set,
+# `make test` runs the test suite. Each creates .venv and installs aufacs on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch is installed first, by exact version, so pip takes the build on this machine's disk;
+# elsewhere override it, e.g. `make test TORCH="torch torchvision"`.
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+
+.PHONY: study test lint clean-venv
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+study: $(BIN)/.installed
+	$(BIN)/aufacs study
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check aufacs tests benchmarks
+	$(BIN)/ruff format --check aufacs tests benchmarks
+
+clean-venv:
+	rm -rf $(VENV)

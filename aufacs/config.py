@@ -1,0 +1,91 @@
+"""Small dataclass configurations, shared by the command line and JSON files.
+
+A configuration is a frozen dataclass whose fields carry a ``help`` text in their metadata
+(``field(default=..., metadata={"help": "..."})``). This module turns such a class into
+command-line flags and reads or writes it as JSON, refusing unknown keys with one sentence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aufacs.errors import AufacsError
+
+Config = TypeVar("Config")
+
+
+def _field_type(cls: type, field: dataclasses.Field) -> type:
+    """The plain type of a field (``int | None`` -> ``int``), resolving string annotations."""
+    hint = typing.get_type_hints(cls)[field.name]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    if typing.get_origin(hint) in (tuple, list):
+        return typing.get_origin(hint)
+    return hint
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    """Add one ``--flag`` per field of dataclass ``cls`` (defaults: the dataclass's own)."""
+    for field in dataclasses.fields(cls):
+        flag = "--" + field.name.replace("_", "-")
+        kind = _field_type(cls, field)
+        help_text = field.metadata.get("help", "")
+        if kind is bool:
+            parser.add_argument(
+                flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None,
+                help=help_text,
+            )  # fmt: skip
+        elif kind in (tuple, list):
+            parser.add_argument(flag, dest=field.name, nargs="+", default=None, help=help_text)
+        else:
+            parser.add_argument(flag, dest=field.name, type=kind, default=None, help=help_text)
+
+
+def config_from_args(cls: type[Config], args: argparse.Namespace, base: Config | None = None) -> Config:
+    """Build ``cls`` from parsed flags; flags left unset keep ``base``'s (or the default) value."""
+    given = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(cls)
+        if getattr(args, f.name, None) is not None
+    }
+    return config_from_dict(cls, given, base=base)
+
+
+def config_from_dict(cls: type[Config], values: dict[str, Any], base: Config | None = None,
+                     source: str = "configuration") -> Config:  # fmt: skip
+    """Build ``cls`` from a dict, refusing unknown keys with a sentence that lists the valid ones."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise AufacsError(
+            f"unknown key(s) {', '.join(unknown)} in {source}; valid keys: {', '.join(names)}"
+        )
+    converted = {}
+    for field in dataclasses.fields(cls):
+        if field.name in values:
+            kind = _field_type(cls, field)
+            value = values[field.name]
+            converted[field.name] = tuple(value) if kind is tuple else value
+    start = base if base is not None else cls()
+    return dataclasses.replace(start, **converted)
+
+
+def save_config(config: Any, path: Path) -> None:
+    """Write a dataclass configuration as indented JSON (paths as strings)."""
+    data = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()}
+    Path(path).write_text(json.dumps(data, indent=2) + "\n")
+
+
+def load_config(cls: type[Config], path: Path) -> Config:
+    """Read a JSON configuration written by :func:`save_config` (unknown keys refused)."""
+    try:
+        values = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise AufacsError(f"cannot read configuration {path}: {error}") from None
+    return config_from_dict(cls, values, source=str(path))
