@@ -21,9 +21,12 @@ Landmark indices are **0-based** throughout aufacs. The 49 points are:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from aufacs.errors import AufacsError
 
 #: BP4D-Spontaneous AU order (12 AUs), as in JAA-Net and ME-GraphAU lists.
 BP4D_AUS: tuple[int, ...] = (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24)
@@ -151,3 +154,21 @@ def mirror_landmarks(landmarks: np.ndarray, width: float) -> np.ndarray:
     mirrored = landmarks[..., MIRROR_49, :].copy()
     mirrored[..., 0] = width - 1 - mirrored[..., 0]
     return mirrored
+
+
+def default_aus(num_aus: int, aus: Sequence[int] | None = None) -> tuple[int, ...]:
+    """The AU numbers a model predicts: ``aus`` if given, else BP4D's for 12, DISFA's for 8.
+
+    Raises AufacsError when there is no default for ``num_aus`` or ``aus`` has another length.
+    """
+    if aus is None:
+        defaults = {len(BP4D_AUS): BP4D_AUS, len(DISFA_AUS): DISFA_AUS}
+        if num_aus not in defaults:
+            raise AufacsError(
+                f"num_aus={num_aus} has no default AU order; pass aus=(...) with {num_aus} AU "
+                "numbers"
+            )
+        return defaults[num_aus]
+    if len(aus) != num_aus:
+        raise AufacsError(f"aus lists {len(aus)} AUs but num_aus is {num_aus}")
+    return tuple(int(au) for au in aus)

@@ -13,13 +13,12 @@ from torch import nn
 
 from aufacs.errors import AufacsError
 from aufacs.models import build_model
-from aufacs.models.attention import eac_attention_map, eac_crop_centres
+from aufacs.models.attention import eac_attention_map, eac_crop_centres, eac_region_maps
 from aufacs.models.base import IMAGENET_NORMALISATION
 from aufacs.models.eac_net import (
     NUM_CROPS,
     EACNet,
     build_eac_net,
-    eac_region_maps,
     gather_crops,
     local_response_norm,
 )

@@ -59,7 +59,6 @@ per-AU attention       (B, N, 100, 100)
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,24 +67,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aufacs.aus import BP4D_AUS, DISFA_AUS, NUM_LANDMARKS
+from aufacs.aus import BP4D_AUS, NUM_LANDMARKS, default_aus
 from aufacs.errors import AufacsError
 from aufacs.losses import shifted_cross_entropy
 from aufacs.models.attention import (
-    EAC_MAP_SIZE,
-    EAC_MAP_VARIANTS,
     EAC_REGIONS,
     eac_attention_map,
     eac_crop_centres,
     eac_region_centres,
+    eac_region_maps,
 )
 from aufacs.models.backbones import Pretrained, torchvision_backbone
 from aufacs.models.base import IMAGENET_NORMALISATION, AUModel, AUOutput, InputSpec
 
 STAGES: tuple[str, ...] = ("enet", "cnet", "joint")
 ATTENTION_VARIANTS: tuple[str, ...] = ("release", "single")
-#: Default AU order for a number of AUs when ``aus`` is not given.
-DEFAULT_AUS: dict[int, tuple[int, ...]] = {len(BP4D_AUS): BP4D_AUS, len(DISFA_AUS): DISFA_AUS}
 
 #: VGG-19 convolution groups: (channels, convolutions). Groups 1-2 are frozen.
 VGG19_GROUPS: tuple[tuple[int, int], ...] = ((64, 2), (128, 2), (256, 4), (512, 4), (512, 4))
@@ -118,26 +114,6 @@ AU_REGIONS: dict[int, str] = {
     14: "lip_corners", 15: "lip_corners", 17: "lip_centres", 23: "inner_upper_lip",
     24: "inner_upper_lip", 25: "lip_centres", 26: "lower_lip",
 }  # fmt: skip
-
-
-def eac_region_maps(
-    landmarks: torch.Tensor, image_size: tuple[int, int], *, variant: str = "release"
-) -> torch.Tensor:
-    """The attention map of each EAC-Net region on its own: (B, 10, 100, 100) in [0, 1].
-
-    Same drawing as :func:`aufacs.models.attention.eac_attention_map` (``landmarks`` (B, 49, 2)
-    in pixels of an ``image_size`` = (H, W) image), but the two centres of each region merge
-    into that region's map only; the maximum over the ten maps is ``eac_attention_map``.
-    """
-    style = EAC_MAP_VARIANTS[variant]
-    centres = torch.floor(eac_region_centres(landmarks, image_size))  # (B, 20, 2)
-    grid = torch.arange(EAC_MAP_SIZE, device=centres.device, dtype=centres.dtype)
-    offsets = grid - centres[..., None]  # (B, 20, 2, 100): x then y offsets of each pixel
-    inside = (offsets >= -style.before) & (offsets <= style.after)
-    distances = torch.where(inside, offsets.abs(), math.inf)  # inf marks "outside the window"
-    manhattan = distances[..., 1, :, None] + distances[..., 0, None, :]  # (B, 20, 100, 100)
-    nearest = manhattan.unflatten(1, (NUM_REGIONS, 2)).amin(dim=2)  # (B, 10, 100, 100)
-    return (1 - nearest * style.decay).clamp_min(0)
 
 
 @dataclass(frozen=True)
@@ -497,20 +473,6 @@ class EACNet(AUModel):
         return total, {"shifted_ce": total.detach()}
 
 
-def _default_aus(num_aus: int, aus: Sequence[int] | None) -> tuple[int, ...]:
-    """``aus`` as a tuple, or the default order for ``num_aus``; AufacsError if they disagree."""
-    if aus is None:
-        if num_aus not in DEFAULT_AUS:
-            raise AufacsError(
-                f"num_aus={num_aus} has no default AU order; pass aus=(...) with {num_aus} AU "
-                "numbers"
-            )
-        return DEFAULT_AUS[num_aus]
-    if len(aus) != num_aus:
-        raise AufacsError(f"aus lists {len(aus)} AUs but num_aus is {num_aus}")
-    return tuple(int(au) for au in aus)
-
-
 def build_eac_net(
     num_aus: int = 12,
     *,
@@ -534,7 +496,7 @@ def build_eac_net(
     test and debugging options (:class:`EACNetConfig`); ImageNet weights need the defaults.
     """
     config = EACNetConfig(
-        _default_aus(num_aus, aus), stage, attention_variant, input_size, width_divisor
+        default_aus(num_aus, aus), stage, attention_variant, input_size, width_divisor
     )
     if pretrained is not None and (input_size != 224 or width_divisor != 1):
         raise AufacsError(
