@@ -38,7 +38,7 @@ import scipy.io
 from tqdm.auto import tqdm
 
 from aufacs.aus import DISFA, DISFA_AUS, NUM_LANDMARKS, to_49
-from aufacs.data.bp4d import (
+from aufacs.data.reading import (
     MAT_READ_ERRORS,
     MATLAB_OFFSET,
     defect_row,

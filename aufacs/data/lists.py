@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from aufacs.aus import BP4D, DISFA, NUM_LANDMARKS, AUSet
-from aufacs.data.bp4d import MATLAB_OFFSET
+from aufacs.data.reading import MATLAB_OFFSET
 from aufacs.data.table import LANDMARK_COLUMNS, FrameTable, sex_of
 from aufacs.errors import AufacsError
 
