@@ -1,0 +1,311 @@
+"""Face boxes and 49-point landmarks for users' own photos and videos, offline.
+
+Two detection backends, neither of which downloads anything:
+
+``"dlib"`` (the optional extra, ``pip install "aufacs[landmarks]"``)
+    dlib's HOG frontal-face detector, then the 68-point shape predictor that the
+    ``face-recognition-models`` package ships, mapped to the 49-point scheme with
+    :data:`aufacs.aus.FROM_68`. On the two real BP4D frames of the shared fixtures its 49 points
+    are a mean 5.2 % and 5.8 % of the inter-ocular distance from the ground truth.
+``"haar"`` (always there)
+    OpenCV's frontal-face Haar cascade, as shipped by ``opencv-python-headless`` 4.x (5.x ships
+    no cascade files). Boxes only: :func:`box_to_initial_landmarks` places a mean shape in a box
+    so that :func:`aufacs.data.align.align_face` can make a first crop, from which a landmark
+    model can predict the real points.
+
+Licence of the landmark model: ``shape_predictor_68_face_landmarks.dat`` was trained on the
+iBUG 300-W data set, whose licence excludes commercial use, so the model cannot be used in a
+commercial product (dlib-models README), although ``face-recognition-models`` labels the package
+CC0 / MIT. dlib itself is under the Boost licence, OpenCV and its cascades under Apache-2.0.
+
+Coordinates are 0-indexed pixels of the image given, ``x`` first. A box ``(x0, y0, x1, y1)``
+gives the pixel edges: the face covers ``x0 <= x < x1`` and ``y0 <= y < y1``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from aufacs.aus import to_49
+from aufacs.errors import AufacsError
+
+BACKENDS = ("auto", "dlib", "haar")
+#: The sentence a user sees when the dlib backend is asked for but not installed.
+INSTALL_HINT = (
+    "the dlib face landmarks are an optional extra; "
+    'install them with pip install "aufacs[landmarks]"'
+)
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
+)
+
+#: dlib HOG detector: no upsampling (upsampling once found a false face on a space suit).
+DLIB_UPSAMPLE = 0
+#: Haar cascade settings: scale step, neighbours needed, smallest face side (pixels).
+HAAR_SCALE_FACTOR = 1.1
+HAAR_MIN_NEIGHBORS = 5
+HAAR_MIN_SIZE = 30
+HAAR_CASCADE = "haarcascade_frontalface_default.xml"
+
+#: Mean 49-point shape in JAA-Net's 200 x 200 aligned frame, 0-indexed pixels: the mean of the
+#: two rows of ``bp4d_sample/aligned_landmarks.txt`` in the shared fixtures (BP4D F001/T1 frames
+#: 2440 and 2441, aligned by JAA-Net's official code), rounded to 0.1 px.
+MEAN_SHAPE_49 = np.array([
+    # brows 0-9
+    (38.8, 46.4), (49.3, 40.2), (60.9, 39.1), (72.4, 41.8), (83.4, 46.1),
+    (114.6, 44.7), (125.0, 40.3), (136.0, 37.5), (147.9, 37.4), (157.5, 44.3),
+    # nose bridge 10-13, nose base 14-18
+    (100.4, 62.2), (101.0, 76.2), (101.6, 90.0), (101.9, 104.2),
+    (84.6, 110.2), (92.6, 111.7), (100.9, 112.8), (108.2, 111.7), (115.5, 110.4),
+    # eyes 19-24 and 25-30
+    (52.8, 64.7), (62.0, 59.4), (72.0, 60.0), (79.2, 67.8), (70.3, 69.7), (61.1, 69.6),
+    (120.2, 67.1), (127.8, 60.1), (137.2, 59.6), (145.6, 64.9), (137.4, 69.7), (128.5, 69.9),
+    # outer lip 31-42
+    (67.9, 132.0), (77.0, 125.1), (88.7, 121.7), (100.7, 122.4), (112.2, 122.2), (122.3, 126.1),
+    (129.4, 133.8), (123.3, 146.0), (113.0, 153.3), (100.2, 154.8), (86.8, 151.8), (75.5, 144.3),
+    # inner lip 43-48
+    (86.6, 130.6), (100.4, 131.5), (112.9, 130.9), (113.0, 138.3), (100.5, 140.1), (86.4, 137.7),
+])  # fmt: skip
+MEAN_SHAPE_49.setflags(write=False)
+#: Where the Haar cascade's box falls in that aligned frame on the same two BP4D frames: centre
+#: x, centre y and side, pixels (the two frames give sides 165.3 and 159.6).
+HAAR_BOX_IN_ALIGNED = (98.8, 88.7, 162.5)
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face.
+
+    ``box``: (x0, y0, x1, y1) pixel edges in the image given to :func:`detect_faces`;
+    ``landmarks``: (49, 2) float64 0-indexed pixels, or None when the backend gives none;
+    ``score``: the detector's confidence, on a scale of its own per backend (dlib's SVM margin,
+    the Haar cascade's last-stage weight); ``backend``: ``"dlib"`` or ``"haar"``.
+    """
+
+    box: tuple[float, float, float, float]
+    landmarks: np.ndarray | None
+    score: float
+    backend: str
+
+    @property
+    def area(self) -> float:
+        """Box area, pixels²."""
+        x0, y0, x1, y1 = self.box
+        return (x1 - x0) * (y1 - y0)
+
+
+def landmarks_available() -> bool:
+    """Whether the optional extra (dlib and face-recognition-models' 68-point model) is there."""
+    path = _predictor_path()
+    return importlib.util.find_spec("dlib") is not None and path is not None and path.is_file()
+
+
+def detect_faces(
+    image_rgb: np.ndarray, *, backend: str = "auto", max_side: int = 1600
+) -> list[Face]:
+    """Every face in an image, largest box first; an empty list when there is none.
+
+    ``image_rgb``: (H, W, 3) uint8 RGB. ``backend``: ``"dlib"`` (boxes and 49 landmarks),
+    ``"haar"`` (boxes only) or ``"auto"`` (dlib when the extra is installed, else haar).
+    Detection runs on a copy downscaled so that its longer side is at most ``max_side`` pixels,
+    and the boxes are mapped back; dlib's landmarks are then placed on the full-size image.
+    """
+    image = _checked_image(image_rgb)
+    chosen = _resolve_backend(backend)
+    if not isinstance(max_side, int) or max_side < 1:
+        raise AufacsError(f"max_side must be a positive number of pixels, got {max_side!r}")
+    small, scale = _downscaled(image, max_side)
+    faces = _detect_dlib(image, small, scale) if chosen == "dlib" else _detect_haar(small, scale)
+    return sorted(faces, key=lambda face: face.area, reverse=True)
+
+
+def box_to_initial_landmarks(box: tuple[float, float, float, float]) -> np.ndarray:
+    """A first guess at the 49 landmarks of a face from its Haar box.
+
+    ``box``: (x0, y0, x1, y1) pixel edges, as in :attr:`Face.box`. Returns (49, 2) float64
+    0-indexed pixels: :data:`MEAN_SHAPE_49` scaled and moved so that
+    :data:`HAAR_BOX_IN_ALIGNED` lands on ``box`` (no rotation). Good enough for
+    :func:`aufacs.data.align.align_face` to make a first crop, not for measuring anything.
+    """
+    x0, y0, x1, y1 = (float(v) for v in box)
+    if not (x1 > x0 and y1 > y0):
+        raise AufacsError(f"box must be (x0, y0, x1, y1) with x1 > x0 and y1 > y0, got {box}")
+    centre_x, centre_y, side = HAAR_BOX_IN_ALIGNED
+    scale = 0.5 * ((x1 - x0) + (y1 - y0)) / side
+    box_centre = np.array([0.5 * (x0 + x1) - 0.5, 0.5 * (y0 + y1) - 0.5])
+    return (MEAN_SHAPE_49 - (centre_x, centre_y)) * scale + box_centre
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read an image file (any format OpenCV reads) as (H, W, 3) uint8 RGB."""
+    path = Path(path)
+    if not path.is_file():
+        raise AufacsError(f"image file {path} does not exist")
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise AufacsError(f"{path} is not an image file OpenCV can read (JPEG, PNG, BMP, TIFF...)")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def is_video(path: str | Path) -> bool:
+    """Whether ``path`` names a video, by its extension (see :data:`VIDEO_EXTENSIONS`)."""
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def iter_video_frames(
+    path: str | Path, *, step: int = 1
+) -> Iterator[tuple[int, float, np.ndarray]]:
+    """The frames of a video: ``(index, time_s, rgb)`` for every ``step``-th frame.
+
+    ``index`` counts from 0 over all frames of the file; ``time_s`` is ``index / fps`` (the
+    container's timestamp when it gives no frame rate); ``rgb`` is (H, W, 3) uint8. The file is
+    opened and its first frame read at once, so an unreadable video raises AufacsError here,
+    not on the first ``next()``.
+    """
+    if not isinstance(step, int) or step < 1:
+        raise AufacsError(f"step must be a positive whole number of frames, got {step!r}")
+    path = Path(path)
+    if not path.is_file():
+        raise AufacsError(f"video file {path} does not exist")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened() or not capture.grab():
+        capture.release()
+        raise AufacsError(f"{path} is not a video OpenCV can read (MP4, AVI, MOV, MKV...)")
+    return _grabbed_frames(capture, step)
+
+
+def _grabbed_frames(
+    capture: cv2.VideoCapture, step: int
+) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Decode every ``step``-th frame of ``capture``, whose frame 0 is already grabbed."""
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    index = 0
+    try:
+        while True:
+            if index % step == 0:
+                ok, bgr = capture.retrieve()
+                if not ok:
+                    return
+                time_s = index / fps if fps > 0 else capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
+                yield index, time_s, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            if not capture.grab():
+                return
+            index += 1
+    finally:
+        capture.release()
+
+
+def _checked_image(image_rgb: np.ndarray) -> np.ndarray:
+    """``image_rgb`` as a C-contiguous (H, W, 3) uint8 array, or AufacsError."""
+    image = np.asarray(image_rgb)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or image.size == 0:
+        raise AufacsError(
+            f"image must be an (H, W, 3) uint8 RGB array, got shape {image.shape} {image.dtype}"
+        )
+    return np.ascontiguousarray(image)
+
+
+def _resolve_backend(backend: str) -> str:
+    """``"dlib"`` or ``"haar"`` for a requested backend, or AufacsError."""
+    if backend not in BACKENDS:
+        raise AufacsError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "auto":
+        return "dlib" if landmarks_available() else "haar"
+    if backend == "dlib" and not landmarks_available():
+        raise AufacsError(INSTALL_HINT)
+    return backend
+
+
+def _downscaled(image: np.ndarray, max_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` shrunk to a longer side of at most ``max_side``, and the (x, y) scale used."""
+    height, width = image.shape[:2]
+    if max(height, width) <= max_side:
+        return image, np.ones(2)
+    factor = max_side / max(height, width)
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return small, np.array([size[0] / width, size[1] / height])
+
+
+def _boxes_to_original(boxes: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(N, 4) x0 y0 x1 y1 edges in the downscaled image -> the same in the original image."""
+    return boxes / np.tile(scale, 2)
+
+
+def _predictor_path() -> Path | None:
+    """The 68-point model file inside face-recognition-models; None without the package.
+
+    The package is located, not imported: its ``__init__`` needs ``pkg_resources``, which
+    recent setuptools no longer ships.
+    """
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = Path(next(iter(spec.submodule_search_locations)))
+    return root / "models" / "shape_predictor_68_face_landmarks.dat"
+
+
+@cache
+def _dlib_models() -> tuple[object, object]:
+    """dlib's HOG face detector and the 68-point shape predictor, loaded once (about 1 s)."""
+    import dlib
+
+    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(_predictor_path()))
+
+
+def _detect_dlib(image: np.ndarray, small: np.ndarray, scale: np.ndarray) -> list[Face]:
+    """Faces with 49 landmarks: boxes found on ``small``, landmarks placed on ``image``."""
+    import dlib
+
+    detector, predictor = _dlib_models()
+    rects, scores, _ = detector.run(small, DLIB_UPSAMPLE)
+    edges = np.array(
+        [(r.left(), r.top(), r.right() + 1, r.bottom() + 1) for r in rects], dtype=np.float64
+    ).reshape(-1, 4)
+    boxes = _boxes_to_original(edges, scale)
+    faces = []
+    for box, score in zip(boxes, scores, strict=True):
+        x0, y0, x1, y1 = np.round(box).astype(int)
+        shape = predictor(image, dlib.rectangle(x0, y0, x1 - 1, y1 - 1))
+        points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+        faces.append(Face(tuple(box.tolist()), to_49(points), float(score), "dlib"))
+    return faces
+
+
+@cache
+def _haar_cascade() -> cv2.CascadeClassifier:
+    """OpenCV's frontal-face cascade, or AufacsError when this OpenCV ships none."""
+    cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / HAAR_CASCADE))
+    if cascade.empty():
+        raise AufacsError(
+            f"OpenCV {cv2.__version__} ships no {HAAR_CASCADE}; install "
+            '"opencv-python-headless>=4.8,<5", whose wheels include the Haar cascades'
+        )
+    return cascade
+
+
+def _detect_haar(small: np.ndarray, scale: np.ndarray) -> list[Face]:
+    """Face boxes (no landmarks) found by the Haar cascade on ``small``."""
+    gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    rects, _, weights = _haar_cascade().detectMultiScale3(
+        gray,
+        scaleFactor=HAAR_SCALE_FACTOR,
+        minNeighbors=HAAR_MIN_NEIGHBORS,
+        minSize=(HAAR_MIN_SIZE, HAAR_MIN_SIZE),
+        outputRejectLevels=True,
+    )
+    rects = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
+    edges = np.concatenate([rects[:, :2], rects[:, :2] + rects[:, 2:]], axis=1)
+    boxes = _boxes_to_original(edges, scale)
+    weights = np.asarray(weights, dtype=np.float64).reshape(-1)
+    return [
+        Face(tuple(box.tolist()), None, float(weight), "haar")
+        for box, weight in zip(boxes, weights, strict=True)
+    ]
