@@ -1,0 +1,364 @@
+"""Where a detector looks: per-AU attention and Grad-CAM maps, attention scores, and drawings.
+
+Maps come from :func:`attention_maps`, as (B, N, H, W) tensors in [0, 1] at the input image
+size (H, W pixels), one map per sample and AU:
+
+- ``method="attention"``: the model's own ``AUOutput.attention`` (JAA-Net's refined maps,
+  EAC-Net's per-AU landmark attention), upsampled bilinearly and kept on its own scale;
+- ``method="gradcam"``: Grad-CAM (Selvaraju et al., ICCV 2017) for every AU on one convolution
+  layer: the model's ``gradcam_layer()`` module when it has one, otherwise the last
+  ``nn.Conv2d`` to run in the forward pass whose output map is at least 7 x 7. For AU n and
+  layer activation A (B, C, h, w), ``cam_n = ReLU(sum_c mean_hw(d s_n / d A_c) * A_c)`` with
+  ``s_n`` the AU's log-odds (``au_logits``; ``au_prob`` for models without log-odds, such as
+  ME-GraphAU's cosine scores), upsampled bilinearly and divided by its maximum;
+- ``method="auto"``: the model's attention where it has one, Grad-CAM otherwise.
+
+The drawing functions are the ones the notebooks, the widget browser and galleries of one's
+own photos share. They make ``matplotlib.figure.Figure`` objects that pyplot does not track
+(nothing to close, safe under the Agg backend); a notebook shows them as images once its
+inline backend is on (``%matplotlib inline`` or ``import matplotlib.pyplot``), and
+``figure.savefig`` works anywhere. Images to draw are (H, W, 3) uint8 RGB;
+:func:`denormalise` turns a model input back into one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from torch import nn
+
+from aufacs.aus import au_column
+from aufacs.errors import AufacsError
+from aufacs.models.base import AUModel, AUOutput
+
+METHODS: tuple[str, ...] = ("auto", "attention", "gradcam")
+#: Smallest side of a feature map that Grad-CAM picks by itself, pixels of that map.
+MIN_GRADCAM_SIDE = 7
+#: Colour map of every heatmap overlay.
+HEATMAP_CMAP = "jet"
+
+
+@dataclass(frozen=True)
+class HeatmapSet:
+    """Heatmaps of S samples and N AUs, computed once and drawn without running a model.
+
+    ``images`` (S, H, W, 3) uint8 RGB; ``maps`` (S, N, h, w) float in [0, 1] (any h, w: the
+    drawings stretch a map over its image); ``aus`` the N AU numbers in output order;
+    ``probs`` (S, N) predicted probabilities; ``labels`` (S, N) 1 present, 0 absent, NaN
+    unknown; ``landmarks`` (S, 49, 2) input pixels; ``method`` says how the maps were made.
+    """
+
+    images: np.ndarray
+    maps: np.ndarray
+    aus: tuple[int, ...]
+    probs: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    landmarks: np.ndarray | None = None
+    method: str = "attention"
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.images)
+
+
+@contextmanager
+def _evaluating(model: nn.Module) -> Iterator[None]:
+    """Run ``model`` in eval mode and give it back in the mode it was in."""
+    training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(training)
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise AufacsError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+
+
+def _upsampled(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, N, h, w) -> (B, N, H, W), bilinear."""
+    return F.interpolate(maps.float(), size=size, mode="bilinear", align_corners=False)
+
+
+def _layer_activation(records: list[torch.Tensor], chosen_by_model: bool) -> torch.Tensor:
+    """The activation Grad-CAM works on, from the hooked outputs in the order they ran."""
+    usable = [
+        out
+        for out in records
+        if isinstance(out, torch.Tensor) and out.ndim == 4 and out.requires_grad
+    ]
+    if not chosen_by_model:
+        usable = [out for out in usable if min(out.shape[-2:]) >= MIN_GRADCAM_SIDE]
+    if not usable:
+        source = (
+            "the model's gradcam_layer() output"
+            if chosen_by_model
+            else f"an nn.Conv2d output of at least {MIN_GRADCAM_SIDE} x {MIN_GRADCAM_SIDE}"
+        )
+        raise AufacsError(f"Grad-CAM needs {source} with a gradient, and this model has none")
+    return usable[-1]
+
+
+def _gradcam(model: AUModel, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, AUOutput]:
+    """Grad-CAM maps (B, N, h, w) in [0, 1] on the layer's grid, and the model output."""
+    layer = model.gradcam_layer() if hasattr(model, "gradcam_layer") else None
+    if layer is not None:
+        modules = [layer]
+    else:
+        modules = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    records: list[torch.Tensor] = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: records.append(out)) for m in modules]
+    try:
+        with torch.enable_grad():
+            image = batch["image"].detach().requires_grad_(True)
+            output = model({**batch, "image": image})
+    finally:
+        for hook in hooks:
+            hook.remove()
+    activation = _layer_activation(records, chosen_by_model=layer is not None)  # (B, C, h, w)
+    scores = output.au_logits if output.au_logits is not None else output.au_prob  # (B, N)
+    cams = []
+    for n in range(scores.shape[1]):
+        # Samples are independent in eval mode, so the gradient of the batch sum is per sample.
+        (grad,) = torch.autograd.grad(scores[:, n].sum(), activation, retain_graph=True)
+        weights = grad.mean(dim=(-2, -1))  # (B, C)
+        cams.append(torch.einsum("bc,bchw->bhw", weights, activation.detach()))
+    cam = torch.relu(torch.stack(cams, dim=1))  # (B, N, h, w)
+    peak = cam.amax(dim=(-2, -1), keepdim=True)
+    return cam / peak.clamp_min(torch.finfo(cam.dtype).tiny), output
+
+
+def _maps_and_output(
+    model: AUModel, batch: dict[str, torch.Tensor], method: str
+) -> tuple[torch.Tensor, AUOutput, str]:
+    """(B, N, H, W) maps in [0, 1], the model output and the method used."""
+    _check_method(method)
+    size = tuple(batch["image"].shape[-2:])
+    with _evaluating(model):
+        if method != "gradcam":
+            with torch.no_grad():
+                output = model(batch)
+            if output.attention is not None:
+                return _upsampled(output.attention, size).clamp(0.0, 1.0), output, "attention"
+            if method == "attention":
+                raise AufacsError(
+                    f"method='attention' needs a model with attention maps, and "
+                    f"{type(model).__name__} has none; use method='gradcam'"
+                )
+        cam, output = _gradcam(model, batch)
+    return _upsampled(cam, size).clamp(0.0, 1.0).detach(), output, "gradcam"
+
+
+def attention_maps(
+    model: AUModel, batch: dict[str, torch.Tensor], *, method: str = "auto"
+) -> torch.Tensor:
+    """Per-AU maps of where ``model`` looks: (B, N, H, W) float in [0, 1], input pixels.
+
+    ``batch``: a model batch (``"image"`` (B, 3, H, W), plus ``"landmarks"`` for models that
+    need them). ``method``: ``"auto"``, ``"attention"`` or ``"gradcam"`` (module docstring).
+    The model runs in eval mode and is given back in the mode it was in; the maps are on the
+    batch's device. Raises AufacsError for an unknown method, or ``"attention"`` on a model
+    without attention maps.
+    """
+    return _maps_and_output(model, batch, method)[0]
+
+
+def heatmap_set(
+    model: AUModel,
+    batch: dict[str, torch.Tensor],
+    aus: Sequence[int],
+    *,
+    method: str = "auto",
+) -> HeatmapSet:
+    """Maps, probabilities, labels and landmarks of one batch, ready to draw (CPU, numpy).
+
+    ``aus``: the model's N AU numbers in output order. Maps are stored as float16 to keep many
+    (model, epoch) sets in memory; ``labels`` come from ``batch["au"]`` and ``landmarks`` from
+    the model's prediction or else ``batch["landmarks"]``, where present.
+    """
+    maps, output, used = _maps_and_output(model, batch, method)
+    if maps.shape[1] != len(aus):
+        raise AufacsError(f"aus lists {len(aus)} AUs but the model outputs {maps.shape[1]}")
+    spec = model.input_spec
+    landmarks = output.landmarks if output.landmarks is not None else batch.get("landmarks")
+    labels = batch.get("au")
+    return HeatmapSet(
+        images=denormalise(batch["image"], spec.mean, spec.std),
+        maps=maps.cpu().numpy().astype(np.float16),
+        aus=tuple(int(a) for a in aus),
+        probs=output.au_prob.detach().float().cpu().numpy(),
+        labels=None if labels is None else labels.float().cpu().numpy(),
+        landmarks=None if landmarks is None else landmarks.detach().float().cpu().numpy(),
+        method=used,
+    )
+
+
+def attention_mass_inside(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Share of each map's mass that falls inside its AU's ground-truth region.
+
+    ``maps`` (B, N, H, W) non-negative; ``masks`` (B, N, H, W) bool, the same grid (for the
+    synthetic data: each AU's region mask, in aligned-crop pixels). Returns (B, N) float in
+    [0, 1]: sum(map · mask) / sum(map), NaN where a map has no mass. Average over samples for
+    the score of a model and AU.
+    """
+    maps = torch.as_tensor(maps).float()
+    masks = torch.as_tensor(masks, device=maps.device)
+    if maps.ndim != 4 or maps.shape != masks.shape:
+        raise AufacsError(
+            f"maps {tuple(maps.shape)} and masks {tuple(masks.shape)} must both be (B, N, H, W) "
+            "of the same shape"
+        )
+    inside = (maps * masks.bool()).sum(dim=(-2, -1))
+    total = maps.sum(dim=(-2, -1))
+    return torch.where(
+        total > 0, inside / total.clamp_min(torch.finfo(total.dtype).tiny), torch.nan
+    )
+
+
+def denormalise(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """Undo a model's input normalisation: (..., 3, H, W) float -> (..., H, W, 3) uint8 RGB.
+
+    ``mean``, ``std``: the RGB values of the model's ``input_spec`` (pixels scaled to [0, 1]).
+    """
+    image = torch.as_tensor(image).detach().float().cpu()
+    if image.ndim < 3 or image.shape[-3] != 3:
+        raise AufacsError(f"image must be (..., 3, H, W), got shape {tuple(image.shape)}")
+    scale = torch.tensor(std).view(3, 1, 1)
+    shift = torch.tensor(mean).view(3, 1, 1)
+    rgb = (image * scale + shift).clamp(0.0, 1.0).movedim(-3, -1)
+    return (rgb * 255.0).round().to(torch.uint8).numpy()
+
+
+def _new_axes() -> Axes:
+    return Figure(figsize=(3, 3), layout="constrained").add_subplot()
+
+
+def overlay(
+    image_rgb: np.ndarray, heatmap: np.ndarray, ax: Axes | None = None, alpha: float = 0.45
+) -> Axes:
+    """Draw ``heatmap`` (h, w) in [0, 1] over ``image_rgb`` (H, W, 3) uint8, stretched to the
+    image; ``alpha`` is the heatmap's opacity. Returns the axes (a new figure's if None)."""
+    ax = ax if ax is not None else _new_axes()
+    image_rgb = np.asarray(image_rgb)
+    height, width = image_rgb.shape[:2]
+    extent = (-0.5, width - 0.5, height - 0.5, -0.5)
+    ax.imshow(image_rgb, extent=extent)
+    heat = np.asarray(torch.as_tensor(heatmap).float().cpu())
+    ax.imshow(heat, cmap=HEATMAP_CMAP, vmin=0.0, vmax=1.0, alpha=alpha, extent=extent)
+    ax.set_axis_off()
+    return ax
+
+
+def draw_landmarks(
+    ax: Axes, landmarks: np.ndarray, *, color: str = "white", size: float = 4
+) -> Axes:
+    """Mark (P, 2) landmarks (x, y 0-indexed pixels of the drawn image; NaN rows skipped)."""
+    points = np.asarray(landmarks, dtype=np.float64)
+    known = np.isfinite(points).all(axis=1)
+    ax.scatter(points[known, 0], points[known, 1], s=size, c=color, linewidths=0)
+    return ax
+
+
+def au_probability_bars(
+    ax: Axes,
+    probs: np.ndarray,
+    aus: Sequence[int],
+    labels: np.ndarray | None = None,
+    *,
+    highlight: int | None = None,
+) -> Axes:
+    """Horizontal bars of the N predicted probabilities ``probs`` (N,) with a 0.5 line.
+
+    ``labels`` (N,) colour each bar by its ground truth (present, absent, unknown if NaN);
+    without labels every bar has one colour. ``highlight``: index of an AU to outline.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    positions = np.arange(len(aus))
+    if labels is None:
+        colours = ["tab:blue"] * len(aus)
+    else:
+        truth = np.asarray(labels, dtype=np.float64)
+        colours = np.where(truth == 1, "tab:orange", np.where(truth == 0, "tab:blue", "tab:gray"))
+    bars = ax.barh(positions, probs, color=colours)
+    if highlight is not None:
+        bars[highlight].set_edgecolor("black")
+        bars[highlight].set_linewidth(2)
+    ax.axvline(0.5, color="black", linestyle="--", linewidth=0.8)
+    ax.set_yticks(positions, [au_column(a) for a in aus])
+    ax.invert_yaxis()
+    ax.set_xlim(0.0, 1.0)
+    ax.set_xlabel("probability" + ("" if labels is None else " (orange: present, blue: absent)"))
+    return ax
+
+
+def _cell_title(au: int, prob: float | None, label: float | None) -> str:
+    title = au_column(au)
+    if prob is not None:
+        title += f" p={prob:.2f}"
+    if label is not None and np.isfinite(label):
+        title += " (present)" if label == 1 else " (absent)"
+    return title
+
+
+def heatmap_gallery(
+    images: np.ndarray,
+    maps: np.ndarray,
+    aus: Sequence[int],
+    probs: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    *,
+    max_aus: int = 12,
+    alpha: float = 0.45,
+) -> Figure:
+    """A static grid of overlays: one row per sample, one column per AU (the first
+    ``max_aus`` of ``aus``).
+
+    ``images`` (S, H, W, 3) uint8 RGB; ``maps`` (S, N, h, w) in [0, 1]; ``probs`` and
+    ``labels`` (S, N) add each cell's probability and ground truth to its title.
+    """
+    images = np.asarray(images)
+    maps = np.asarray(torch.as_tensor(maps).float().cpu())
+    if maps.ndim != 4 or len(maps) != len(images) or maps.shape[1] != len(aus):
+        raise AufacsError(
+            f"maps must be (S, N, h, w) with S = {len(images)} images and N = {len(aus)} AUs, "
+            f"got shape {maps.shape}"
+        )
+    columns = min(len(aus), max_aus)
+    figure = Figure(figsize=(1.6 * columns, 1.8 * len(images)), layout="constrained")
+    grid = figure.subplots(len(images), columns, squeeze=False)
+    for s, row in enumerate(grid):
+        for n, ax in enumerate(row):
+            overlay(images[s], maps[s, n], ax=ax, alpha=alpha)
+            prob = None if probs is None else float(probs[s][n])
+            label = None if labels is None else float(labels[s][n])
+            ax.set_title(_cell_title(aus[n], prob, label), fontsize=8)
+    return figure
+
+
+def sample_figure(heatmaps: HeatmapSet, sample: int, au_index: int) -> Figure:
+    """One sample's map of one AU over its face (with landmarks, if known) beside the bars of
+    all its AU probabilities (when known). ``sample``, ``au_index``: 0-based indices."""
+    has_bars = heatmaps.probs is not None
+    figure = Figure(figsize=(7 if has_bars else 3.5, 3.5), layout="constrained")
+    axes = figure.subplots(1, 2 if has_bars else 1, squeeze=False)[0]
+    overlay(heatmaps.images[sample], heatmaps.maps[sample, au_index], ax=axes[0])
+    if heatmaps.landmarks is not None:
+        draw_landmarks(axes[0], heatmaps.landmarks[sample])
+    prob = None if heatmaps.probs is None else float(heatmaps.probs[sample, au_index])
+    label = None if heatmaps.labels is None else float(heatmaps.labels[sample, au_index])
+    axes[0].set_title(_cell_title(heatmaps.aus[au_index], prob, label), fontsize=9)
+    if has_bars:
+        labels = None if heatmaps.labels is None else heatmaps.labels[sample]
+        au_probability_bars(
+            axes[1], heatmaps.probs[sample], heatmaps.aus, labels, highlight=au_index
+        )
+    return figure
