@@ -26,15 +26,6 @@ from aufacs.models.eac_net import (
 TINY = {"pretrained": None, "input_size": 64, "width_divisor": 16}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors run faster on one thread, above all on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny(stage: str = "joint", **options) -> EACNet:
     torch.manual_seed(0)
     return build_eac_net(12, stage=stage, **{**TINY, **options})

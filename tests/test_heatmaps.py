@@ -26,15 +26,6 @@ from aufacs.models.base import HALF_NORMALISATION, AUModel, AUOutput, InputSpec
 SIDE = 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run much faster on one thread, above all on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class QuadrantModel(AUModel):
     """Two AUs: AU 0 sees only the top-left quadrant of the image, AU 1 only the bottom-right.
 
