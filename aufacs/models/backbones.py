@@ -11,6 +11,7 @@ Nothing here downloads. ``pretrained`` is one of:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -49,6 +50,24 @@ def imagenet_weight_file(arch: str) -> Path:
     )
 
 
+def load_weight_file(path: str | Path, expected: str) -> Mapping:
+    """The dict stored in a ``.pth`` file, loaded on the CPU with ``weights_only=True``.
+
+    ``expected`` names what the file should hold (e.g. "a vgg19 state dict"); a missing file,
+    a file torch cannot load safely, or one that holds no dict raises AufacsError saying so.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AufacsError(f"weight file {path} does not exist; expected {expected}")
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any load failure is the same user mistake
+        raise AufacsError(f"{path} is not {expected} that torch can load: {error}") from None
+    if not isinstance(content, Mapping):
+        raise AufacsError(f"{path} holds a {type(content).__name__}; expected {expected}")
+    return content
+
+
 def torchvision_backbone(arch: str, pretrained: Pretrained) -> nn.Module:
     """A full torchvision ``vgg19`` or ``resnet50`` with the requested weights loaded.
 
@@ -64,14 +83,9 @@ def torchvision_backbone(arch: str, pretrained: Pretrained) -> nn.Module:
         path = imagenet_weight_file(arch)
     else:
         path = Path(pretrained)
-        if not path.is_file():
-            raise AufacsError(
-                f"pretrained weight file {path} does not exist; expected a {arch} state dict "
-                f"(.pth), 'imagenet', or None"
-            )
+    state = load_weight_file(path, f"a {arch} state dict (.pth), 'imagenet' or None")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
-    except Exception as error:  # noqa: BLE001 - any load failure is the same user mistake
-        raise AufacsError(f"{path} is not a {arch} state dict that torch can load: {error}") from None
+    except RuntimeError as error:
+        raise AufacsError(f"{path} does not fit {arch}: {error}") from None
     return model

@@ -77,7 +77,7 @@ from aufacs.models.attention import (
     eac_region_centres,
     eac_region_maps,
 )
-from aufacs.models.backbones import Pretrained, torchvision_backbone
+from aufacs.models.backbones import Pretrained, load_weight_file, torchvision_backbone
 from aufacs.models.base import IMAGENET_NORMALISATION, AUModel, AUOutput, InputSpec
 
 STAGES: tuple[str, ...] = ("enet", "cnet", "joint")
@@ -509,14 +509,5 @@ def build_eac_net(
     if pretrained is not None:
         model.load_imagenet(pretrained)
     if enet_weights is not None:
-        path = Path(enet_weights)
-        if not path.is_file():
-            raise AufacsError(f"enet_weights file {path} does not exist")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # noqa: BLE001 - any load failure is the same user mistake
-            raise AufacsError(
-                f"enet_weights {path} is not a state dict torch can load: {error}"
-            ) from None
-        model.load_enet(state)
+        model.load_enet(load_weight_file(enet_weights, "an E-Net state dict"))
     return model

@@ -23,7 +23,8 @@ def available_models() -> list[str]:
 
 def _builder(name: str):
     if name not in _BUILDERS:
-        raise AufacsError(f"unknown model {name!r}; available models: {', '.join(available_models())}")
+        valid = ", ".join(available_models())
+        raise AufacsError(f"unknown model {name!r}; available models: {valid}")
     module_name, function_name = _BUILDERS[name].split(":")
     return getattr(importlib.import_module(module_name), function_name)
 

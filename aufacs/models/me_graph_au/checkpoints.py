@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from aufacs.errors import AufacsError
+from aufacs.models.backbones import load_weight_file
 
 StateDict = dict[str, torch.Tensor]
 
@@ -45,16 +46,7 @@ _RENAMES: tuple[tuple[str, str], ...] = (
 def read_state_dict(path: str | Path) -> StateDict:
     """The state dict stored in ``path``: a bare state dict or a checkpoint dict holding one
     under ``state_dict`` or ``model``; ``module.`` prefixes (DataParallel) are removed."""
-    path = Path(path)
-    if not path.is_file():
-        raise AufacsError(f"weight file {path} does not exist; expected a ME-GraphAU checkpoint")
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any load failure is the same user mistake
-        raise AufacsError(f"{path} is not a checkpoint that torch can load: {error}") from None
-    if not isinstance(content, Mapping):
-        raise AufacsError(f"{path} holds a {type(content).__name__}, expected a state dict")
-    return unwrap_state_dict(content)
+    return unwrap_state_dict(load_weight_file(path, "a ME-GraphAU checkpoint"))
 
 
 def unwrap_state_dict(content: Mapping) -> StateDict:

@@ -131,6 +131,10 @@ class MEGraphAU(AUModel):
         """The official training recipe of this model's stage."""
         return ME_GRAPH_AU_RECIPE[self.stage]
 
+    def gradcam_layer(self) -> nn.Module:
+        """The layer Grad-CAM explains: the backbone's last stage, (B, 2048, 7, 7) at 224 px."""
+        return self.backbone.layer4
+
     def forward(self, batch: dict[str, torch.Tensor]) -> AUOutput:
         """``batch["image"]`` (B, 3, H, W) -> :class:`AUOutput` with ``au_prob`` (B, N), the
         cosine similarities in [0, 1] (``au_logits`` is None: there are no log-odds);
