@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aufacs.aus import BP4D_AUS, DISFA_AUS, NUM_LANDMARKS
+from aufacs.aus import BP4D_AUS, NUM_LANDMARKS, default_aus
 from aufacs.errors import AufacsError
 from aufacs.losses import attention_refine_loss, au_softmax_loss, dice_loss, landmark_loss
 from aufacs.models.attention import JAA_AU_CENTRES, jaa_initial_attention
@@ -54,8 +54,6 @@ REGION_GRIDS: tuple[int, int, int] = (8, 4, 2)
 DICE_VARIANTS: tuple[str, ...] = ("per_sample", "batch")
 #: How the per-AU branches run (see :class:`BranchStack`).
 BRANCH_SCHEDULES: tuple[str, ...] = ("auto", "grouped", "per_branch")
-#: Default AU order for a number of AUs when ``aus`` is not given.
-DEFAULT_AUS: dict[int, tuple[int, ...]] = {len(BP4D_AUS): BP4D_AUS, len(DISFA_AUS): DISFA_AUS}
 
 
 @dataclass(frozen=True)
@@ -483,18 +481,8 @@ def build_jaa_net(
     run, ``"auto"`` (per branch on CPU, grouped elsewhere), ``"grouped"`` or
     ``"per_branch"``; the function and the parameters are the same (see :class:`BranchStack`).
     """
-    if aus is None:
-        if num_aus not in DEFAULT_AUS:
-            raise AufacsError(
-                f"num_aus={num_aus} has no default AU list; "
-                f"pass aus=[...] with {num_aus} AU numbers"
-            )
-        aus = DEFAULT_AUS[num_aus]
-    aus = tuple(int(a) for a in aus)
-    if len(aus) != num_aus:
-        raise AufacsError(f"aus lists {len(aus)} AUs but num_aus is {num_aus}")
     config = JAANetConfig(
-        aus=aus,
+        aus=default_aus(num_aus, aus),
         crop_size=crop_size,
         unit_dim=unit_dim,
         num_landmarks=num_landmarks,
