@@ -1,0 +1,302 @@
+"""Epoch-by-epoch evaluation of a training run on its fold's test subjects.
+
+``evaluate_run("runs/jaa")`` loads every checkpoint of the run (or the chosen epochs),
+predicts the test subjects' centre crops and writes, beside the run:
+
+===================================  ========================================================
+``evaluation.csv``                   one row per epoch x AU: ``epoch``, ``au``, ``f1``,
+                                     ``accuracy``, ``precision``, ``recall``, ``support``
+                                     (known positives), ``known`` (frames with a label)
+``evaluation_summary.csv``           one row per epoch: ``mean_f1``, ``mean_accuracy``,
+                                     ``nme`` and ``failure_rate`` (landmark models only,
+                                     else empty), ``frames``
+``AU_pred.txt``                      the official JAA-Net log: epoch, meanF1, meanAcc,
+                                     meanError, failureRate, tab-separated
+``predictions/epoch_NNN.npz``        :class:`Predictions`, so that later analyses
+                                     (thresholds, bootstrap) need no model run
+===================================  ========================================================
+
+Metrics are those of :mod:`aufacs.metrics` (threshold 0.5 unless given). Re-evaluating an
+epoch replaces its rows; rows of other epochs are kept.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from aufacs.data.cache import AlignedCache
+from aufacs.errors import AufacsError
+from aufacs.metrics import au_scores, landmark_summary
+from aufacs.models import AUModel
+from aufacs.train import (
+    autocast,
+    build_run_model,
+    cache_folder,
+    checkpoint_paths,
+    fold_split,
+    load_checkpoint,
+    load_run_config,
+    make_dataset,
+    resolve_amp,
+    resolve_device,
+    to_device,
+)
+
+EVALUATION_FILE = "evaluation.csv"
+SUMMARY_FILE = "evaluation_summary.csv"
+JAA_LOG_FILE = "AU_pred.txt"
+PREDICTIONS_FOLDER = "predictions"
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """What to evaluate and how."""
+
+    run: str = field(default="runs/jaa_net_fold1", metadata={"help": "training run folder"})
+    epochs: tuple[int, ...] | None = field(
+        default=None, metadata={"help": "epochs to evaluate (default: every saved one)"}
+    )
+    batch_size: int | None = field(
+        default=None, metadata={"help": "evaluation batch size (default: the training one)"}
+    )
+    device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
+    amp: str = field(
+        default="auto", metadata={"help": "mixed precision on CUDA: auto, bf16, fp16 or off"}
+    )
+    threshold: float = field(default=0.5, metadata={"help": "probability threshold of 'present'"})
+    num_workers: int = field(default=0, metadata={"help": "data-loading worker processes"})
+    progress: bool = field(default=True, metadata={"help": "show progress bars"})
+
+
+@dataclass
+class Predictions:
+    """A model's output on the F test frames of a fold, for N AUs.
+
+    ``prob`` (F, N) probabilities; ``target`` (F, N) labels (1, 0, NaN unknown);
+    ``subject``, ``task`` (F,) strings and ``frame`` (F,) ints identify the frames;
+    ``true_landmarks`` (F, 49, 2) and ``landmarks`` (F, 49, 2, predicted; None for models
+    without an alignment branch) are 0-indexed pixels of the centre crop; ``aus`` (N,) the
+    AU numbers.
+    """
+
+    prob: np.ndarray
+    target: np.ndarray
+    subject: np.ndarray
+    task: np.ndarray
+    frame: np.ndarray
+    true_landmarks: np.ndarray
+    landmarks: np.ndarray | None
+    aus: np.ndarray
+
+    def save(self, path: Path) -> None:
+        """Write a compressed ``.npz`` (no pickled objects), atomically."""
+        arrays = {k: v for k, v in vars(self).items() if v is not None}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".partial")
+        with open(temporary, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+        os.replace(temporary, path)
+
+    @classmethod
+    def load(cls, path: Path | str) -> Predictions:
+        """Read what :meth:`save` wrote."""
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        return cls(**{"landmarks": None, **arrays})
+
+
+def load_predictions(run: Path | str, epoch: int) -> Predictions:
+    """The saved predictions of ``epoch`` of a run (written by :func:`evaluate_run`)."""
+    path = predictions_path(run, epoch)
+    if not path.is_file():
+        raise AufacsError(f"{path} does not exist; run `aufacs evaluate --run {run}` first")
+    return Predictions.load(path)
+
+
+def predictions_path(run: Path | str, epoch: int) -> Path:
+    return Path(run) / PREDICTIONS_FOLDER / f"epoch_{epoch:03d}.npz"
+
+
+@torch.inference_mode()
+def predict(
+    model: AUModel,
+    loader: DataLoader,
+    cache: AlignedCache,
+    *,
+    device: torch.device,
+    amp: torch.dtype | None = None,
+    progress: bool = False,
+) -> Predictions:
+    """Run ``model`` (in eval mode) over every batch of ``loader`` (a test set of ``cache``)."""
+    model.eval()
+    collected: dict[str, list[np.ndarray]] = {"prob": [], "target": [], "index": [], "truth": []}
+    predicted: list[np.ndarray] = []
+    for batch in tqdm(loader, desc="predicting", unit="batch", disable=not progress, leave=False):
+        with autocast(device, amp):
+            output = model(to_device(batch, device))
+        collected["prob"].append(output.au_prob.float().cpu().numpy())
+        collected["target"].append(batch["au"].numpy())
+        collected["index"].append(batch["index"].numpy())
+        collected["truth"].append(batch["landmarks"].numpy())
+        if output.landmarks is not None:
+            predicted.append(output.landmarks.float().cpu().numpy())
+    rows = cache.table.iloc[np.concatenate(collected["index"])]
+    return Predictions(
+        prob=np.concatenate(collected["prob"]),
+        target=np.concatenate(collected["target"]),
+        subject=rows["subject"].to_numpy(dtype=str),
+        task=rows["task"].to_numpy(dtype=str),
+        frame=rows["frame"].to_numpy(dtype=np.int64),
+        true_landmarks=np.concatenate(collected["truth"]),
+        landmarks=np.concatenate(predicted) if predicted else None,
+        aus=np.asarray(cache.aus.aus, dtype=np.int64),
+    )
+
+
+def score(
+    predictions: Predictions, threshold: float = 0.5
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Per-AU scores (see :func:`aufacs.metrics.au_scores`) and the means: ``mean_f1``,
+    ``mean_accuracy``, ``nme``, ``failure_rate`` (NaN without predicted landmarks), ``frames``."""
+    per_au = au_scores(predictions.prob, predictions.target, predictions.aus.tolist(), threshold)
+    nme, failure = float("nan"), float("nan")
+    if predictions.landmarks is not None:
+        nme, failure = landmark_summary(predictions.landmarks, predictions.true_landmarks)
+    summary = {
+        "mean_f1": float(per_au["f1"].mean()),
+        "mean_accuracy": float(per_au["accuracy"].mean()),
+        "nme": nme,
+        "failure_rate": failure,
+        "frames": len(predictions.prob),
+    }
+    return per_au, summary
+
+
+def evaluate_run(
+    run: Path | str,
+    epochs: Sequence[int] | None = None,
+    *,
+    batch_size: int | None = None,
+    device: str = "auto",
+    amp: str = "auto",
+    threshold: float = 0.5,
+    num_workers: int = 0,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Evaluate the saved epochs of a run on its fold's test subjects (module docstring).
+
+    ``epochs``: which checkpoints (default: every saved one). ``batch_size``: default the
+    training batch size. Returns the summary table of the evaluated epochs (one row each).
+    """
+    run = Path(run)
+    config = load_run_config(run)
+    saved = checkpoint_paths(run)
+    chosen = list(saved) if epochs is None else sorted({int(e) for e in epochs})
+    missing = [e for e in chosen if e not in saved]
+    if not saved or missing:
+        raise AufacsError(
+            f"run {run} has no checkpoint for epoch(s) {missing or 'any'}; saved epochs: "
+            f"{list(saved) or 'none'}"
+        )
+    if batch_size is not None and batch_size < 1:
+        raise AufacsError(f"batch_size must be a positive integer, got {batch_size}")
+    cache = AlignedCache.open(cache_folder(config))
+    split = fold_split(cache, config.kind, config.fold)
+    target_device = resolve_device(device)
+    dtype = resolve_amp(amp, target_device)
+    model = build_run_model(config, cache, pretrained=False).to(target_device)
+    dataset = make_dataset(cache, split.test, model, train=False)
+    loader = DataLoader(
+        dataset, batch_size=batch_size or config.batch_size, shuffle=False,
+        num_workers=num_workers, pin_memory=target_device.type == "cuda",
+    )  # fmt: skip
+    tables, summaries = [], []
+    for epoch in chosen:
+        model.load_state_dict(load_checkpoint(saved[epoch])["model"])
+        predictions = predict(model, loader, cache, device=target_device, amp=dtype,
+                              progress=progress)  # fmt: skip
+        predictions.save(predictions_path(run, epoch))
+        per_au, summary = score(predictions, threshold)
+        tables.append(per_au.assign(epoch=epoch))
+        summaries.append({"epoch": epoch, **summary})
+    per_au_table = _merge(run / EVALUATION_FILE, pd.concat(tables), ["epoch", "au"])
+    summary_table = _merge(run / SUMMARY_FILE, pd.DataFrame(summaries), ["epoch"])
+    per_au_table.to_csv(run / EVALUATION_FILE, index=False)
+    summary_table.to_csv(run / SUMMARY_FILE, index=False)
+    _write_jaa_log(summary_table, run / JAA_LOG_FILE)
+    return pd.DataFrame(summaries)
+
+
+def evaluate(config: EvaluateConfig) -> pd.DataFrame:
+    """:func:`evaluate_run` with the settings of an :class:`EvaluateConfig`."""
+    return evaluate_run(
+        config.run, config.epochs, batch_size=config.batch_size, device=config.device,
+        amp=config.amp, threshold=config.threshold, num_workers=config.num_workers,
+        progress=config.progress,
+    )  # fmt: skip
+
+
+def _merge(path: Path, new: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """``new`` rows plus the rows of the CSV at ``path`` for other ``epoch`` values, sorted."""
+    columns = keys + [c for c in new.columns if c not in keys]
+    new = new[columns]
+    if path.is_file():
+        old = pd.read_csv(path)
+        new = pd.concat([old[~old["epoch"].isin(new["epoch"])], new], ignore_index=True)
+    return new.sort_values(keys, ignore_index=True)
+
+
+def _write_jaa_log(summary: pd.DataFrame, path: Path) -> None:
+    """JAA-Net's ``AU_pred.txt``: ``epoch meanF1 meanAcc meanError failureRate`` per line."""
+    lines = [
+        f"{int(r.epoch)}\t{r.mean_f1:f}\t{r.mean_accuracy:f}\t{r.nme:f}\t{r.failure_rate:f}"
+        for r in summary.itertuples()
+    ]
+    path.write_text("".join(line + "\n" for line in lines))
+
+
+def majority_prob(train_target: np.ndarray, frames: int) -> np.ndarray:
+    """The majority-class baseline: per AU, predict for every one of ``frames`` frames the
+    class most frequent among the known training labels ``train_target`` (F_train, N)
+    (present on a tie). Returns probabilities (frames, N) of 0.0 or 1.0."""
+    known = ~np.isnan(train_target)
+    present = (train_target > 0).sum(axis=0)
+    majority = (2 * present >= known.sum(axis=0)).astype(np.float64)
+    return np.broadcast_to(majority, (frames, train_target.shape[1])).copy()
+
+
+#: Constant predictors of :func:`baseline_scores`.
+BASELINES: dict[str, str] = {
+    "majority": "each AU's majority class among the training labels",
+    "present": "every AU present (the constant prediction with the highest F1)",
+}
+
+
+def baseline_scores(
+    run: Path | str, baseline: str = "majority", threshold: float = 0.5
+) -> pd.DataFrame:
+    """Per-AU scores (as in ``evaluation.csv``) of a constant predictor (a key of
+    :data:`BASELINES`) on the test subjects of a run's fold; the majority class is learnt
+    from the fold's training subjects."""
+    if baseline not in BASELINES:
+        raise AufacsError(f"unknown baseline {baseline!r}; expected one of {', '.join(BASELINES)}")
+    config = load_run_config(run)
+    cache = AlignedCache.open(cache_folder(config))
+    split = fold_split(cache, config.kind, config.fold)
+    labels = cache.labels
+    subjects = cache.table["subject"]
+    test_target = labels[subjects.isin(split.test).to_numpy()]
+    if baseline == "majority":
+        prob = majority_prob(labels[subjects.isin(split.train).to_numpy()], len(test_target))
+    else:
+        prob = np.ones_like(test_target)
+    return au_scores(prob, test_target, cache.aus.aus, threshold)
