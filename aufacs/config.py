@@ -25,9 +25,20 @@ def _field_type(cls: type, field: dataclasses.Field) -> type:
     hint = typing.get_type_hints(cls)[field.name]
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
-    if typing.get_origin(hint) in (tuple, list):
+    if typing.get_origin(hint) in (tuple, list, dict):
         return typing.get_origin(hint)
     return hint
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """A command-line JSON object, e.g. ``'{"crop_size": 64}'``."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not a JSON object: {error}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text}")
+    return value
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
@@ -38,16 +49,25 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         help_text = field.metadata.get("help", "")
         if kind is bool:
             parser.add_argument(
-                flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None,
+                flag,
+                dest=field.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
                 help=help_text,
-            )  # fmt: skip
+            )
         elif kind in (tuple, list):
             parser.add_argument(flag, dest=field.name, nargs="+", default=None, help=help_text)
+        elif kind is dict:
+            parser.add_argument(
+                flag, dest=field.name, type=_json_object, default=None, help=help_text
+            )
         else:
             parser.add_argument(flag, dest=field.name, type=kind, default=None, help=help_text)
 
 
-def config_from_args(cls: type[Config], args: argparse.Namespace, base: Config | None = None) -> Config:
+def config_from_args(
+    cls: type[Config], args: argparse.Namespace, base: Config | None = None
+) -> Config:
     """Build ``cls`` from parsed flags; flags left unset keep ``base``'s (or the default) value."""
     given = {
         f.name: getattr(args, f.name)
@@ -57,9 +77,13 @@ def config_from_args(cls: type[Config], args: argparse.Namespace, base: Config |
     return config_from_dict(cls, given, base=base)
 
 
-def config_from_dict(cls: type[Config], values: dict[str, Any], base: Config | None = None,
-                     source: str = "configuration") -> Config:  # fmt: skip
-    """Build ``cls`` from a dict, refusing unknown keys with a sentence that lists the valid ones."""
+def config_from_dict(
+    cls: type[Config],
+    values: dict[str, Any],
+    base: Config | None = None,
+    source: str = "configuration",
+) -> Config:
+    """Build ``cls`` from a dict; unknown keys are refused with a sentence listing valid ones."""
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(values) - set(names))
     if unknown:
@@ -78,7 +102,9 @@ def config_from_dict(cls: type[Config], values: dict[str, Any], base: Config | N
 
 def save_config(config: Any, path: Path) -> None:
     """Write a dataclass configuration as indented JSON (paths as strings)."""
-    data = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()}
+    data = {
+        k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()
+    }
     Path(path).write_text(json.dumps(data, indent=2) + "\n")
 
 

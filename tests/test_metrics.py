@@ -26,7 +26,9 @@ def test_per_au_scores_equal_scikit_learn_on_known_labels(predictions):
         truth, decision = target[known, k].astype(int), (prob[known, k] >= 0.5).astype(int)
         assert table.f1[k] == pytest.approx(f1_score(truth, decision, zero_division=0))
         assert table.accuracy[k] == pytest.approx(accuracy_score(truth, decision))
-        assert table.precision[k] == pytest.approx(precision_score(truth, decision, zero_division=0))
+        assert table.precision[k] == pytest.approx(
+            precision_score(truth, decision, zero_division=0)
+        )
         assert table.recall[k] == pytest.approx(recall_score(truth, decision, zero_division=0))
         assert table.known[k] == known.sum()
         assert table.support[k] == truth.sum()
