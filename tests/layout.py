@@ -13,7 +13,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from aufacs.aus import BP4D_AUS, DISFA_AUS, to_49
+from aufacs.aus import (
+    BP4D_AUS,
+    DISFA_AUS,
+    LEFT_EYE,
+    MOUTH_CORNERS,
+    NOSE_TIP,
+    RIGHT_EYE,
+    to_49,
+)
 from aufacs.data.bp4d import (
     bp4d_image_path,
     bp4d_label_path,
@@ -55,6 +63,16 @@ def write_image(path: Path) -> None:
 def random_landmarks(rng: np.random.Generator, count: int, points: int = 49) -> np.ndarray:
     """(count, points, 2) landmarks, 0-indexed pixels inside a 1040 x 1392 frame."""
     return rng.uniform(0.0, 1000.0, (count, points, 2)).round(2)
+
+
+def face_points(rng: np.random.Generator) -> np.ndarray:
+    """49 plausible landmarks (49, 2) in a 64 x 64 frame: level eyes above a nose and mouth."""
+    points = rng.uniform(20, 44, (49, 2))
+    points[list(LEFT_EYE)] = rng.normal((24, 26), 1.0, (6, 2))
+    points[list(RIGHT_EYE)] = rng.normal((40, 26), 1.0, (6, 2))
+    points[NOSE_TIP] = (32, 36)
+    points[list(MOUTH_CORNERS)] = ((26, 44), (38, 44))
+    return points
 
 
 def write_bp4d_sequence(

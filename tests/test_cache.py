@@ -9,9 +9,10 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from layout import face_points
 
 import aufacs.data.cache as cache_module
-from aufacs.aus import BP4D, LEFT_EYE, MOUTH_CORNERS, NOSE_TIP, RIGHT_EYE
+from aufacs.aus import BP4D
 from aufacs.data.align import align_face, biocular
 from aufacs.data.audit import image_problem
 from aufacs.data.cache import IMAGES_FILE, AlignedCache, build_cache
@@ -20,16 +21,6 @@ from aufacs.errors import AufacsError
 
 SIZE = 32
 N_FRAMES = 6
-
-
-def face_points(rng: np.random.Generator) -> np.ndarray:
-    """49 plausible landmarks (49, 2) in a 64 x 64 frame: level eyes above a nose and mouth."""
-    points = rng.uniform(20, 44, (49, 2))
-    points[list(LEFT_EYE)] = rng.normal((24, 26), 1.0, (6, 2))
-    points[list(RIGHT_EYE)] = rng.normal((40, 26), 1.0, (6, 2))
-    points[NOSE_TIP] = (32, 36)
-    points[list(MOUTH_CORNERS)] = ((26, 44), (38, 44))
-    return points
 
 
 def make_frames(root: Path, n: int = N_FRAMES) -> pd.DataFrame:

@@ -21,8 +21,9 @@ import cv2
 import numpy as np
 import pandas as pd
 import torch
+from layout import face_points
 
-from aufacs.aus import BP4D, LEFT_EYE, MOUTH_CORNERS, NOSE_TIP, RIGHT_EYE
+from aufacs.aus import BP4D
 from aufacs.config import load_config, save_config
 from aufacs.data.cache import build_cache
 from aufacs.data.prepare import CACHE_FOLDER
@@ -37,16 +38,6 @@ STEP_SECONDS_VARIABLE = "AUFACS_TEST_STEP_SECONDS"
 WORKER = Path(__file__)
 #: A tiny JAA-Net without dropout: 32 px crops, channel unit 1.
 TINY_JAA_NET = {"crop_size": 32, "unit_dim": 1}
-
-
-def _face_points(rng: np.random.Generator) -> np.ndarray:
-    """49 landmarks (49, 2) in a 64 x 64 frame: level eyes above a nose and a mouth."""
-    points = rng.uniform(20, 44, (49, 2))
-    points[list(LEFT_EYE)] = rng.normal((24, 26), 1.0, (6, 2))
-    points[list(RIGHT_EYE)] = rng.normal((40, 26), 1.0, (6, 2))
-    points[NOSE_TIP] = (32, 36)
-    points[list(MOUTH_CORNERS)] = ((26, 44), (38, 44))
-    return points
 
 
 def make_data(root: Path) -> Path:
@@ -66,7 +57,7 @@ def make_data(root: Path) -> Path:
             cv2.imwrite(str(path), image)
             ids = {"subject": subject, "task": "T1", "frame": frame, "image_path": str(path)}
             rows.append({**ids, **dict(zip(BP4D.columns, labels, strict=True))})
-            points.append(_face_points(rng))
+            points.append(face_points(rng))
     frames = pd.DataFrame(rows)
     frames.loc[3, "AU4"] = np.nan
     frames = pd.concat([frames, landmark_frame(np.stack(points), frames.index)], axis=1)
