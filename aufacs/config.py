@@ -41,9 +41,14 @@ def _json_object(text: str) -> dict[str, Any]:
     return value
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
-    """Add one ``--flag`` per field of dataclass ``cls`` (defaults: the dataclass's own)."""
+def add_config_arguments(
+    parser: argparse.ArgumentParser, cls: type, exclude: tuple[str, ...] = ()
+) -> None:
+    """Add one ``--flag`` per field of dataclass ``cls`` but ``exclude`` (defaults: the
+    dataclass's own)."""
     for field in dataclasses.fields(cls):
+        if field.name in exclude:
+            continue
         flag = "--" + field.name.replace("_", "-")
         kind = _field_type(cls, field)
         help_text = field.metadata.get("help", "")
