@@ -83,8 +83,8 @@ class AlignedFaceDataset(Dataset):
         zoom = self.source_size / cache.size
         self.landmarks = (cache.landmarks[self.rows] + 0.5) * zoom - 0.5
         self.biocular = cache.biocular[self.rows] * zoom**2
-        self.scale = 1.0 / (255.0 * std)
-        self.shift = -mean / std
+        self.scale = torch.from_numpy(1.0 / (255.0 * std)).view(3, 1, 1)
+        self.shift = torch.from_numpy(-mean / std).view(3, 1, 1)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -102,9 +102,9 @@ class AlignedFaceDataset(Dataset):
         if self.train and self.flip and torch.rand(()) < 0.5:
             image = image[:, ::-1]
             points = mirror_landmarks(points, crop)
-        normalised = image.astype(np.float32) * self.scale + self.shift  # (crop, crop, 3)
+        pixels = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))  # uint8
         return {
-            "image": torch.from_numpy(np.ascontiguousarray(normalised.transpose(2, 0, 1))),
+            "image": pixels.float().mul_(self.scale).add_(self.shift),  # (3, crop, crop)
             "landmarks": torch.from_numpy(points.astype(np.float32)),
             "au": torch.from_numpy(self.labels[item].copy()),
             "biocular": torch.tensor(self.biocular[item], dtype=torch.float32),
