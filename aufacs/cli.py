@@ -1,0 +1,184 @@
+"""The ``aufacs`` command line: parses arguments, calls the package, prints one-sentence errors.
+
+Subcommands: ``synth`` (generate the synthetic data set), ``preview`` (a picture of it),
+``audit`` (the data-cleaning report), ``prepare`` (audit + aligned-crop cache), ``train``,
+``evaluate``, ``predict`` (your photos and videos), ``study`` (everything on the embedded
+default). Under ``torchrun``: ``torchrun --nproc_per_node=N -m aufacs.cli train ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from aufacs.config import add_config_arguments, config_from_args
+from aufacs.errors import AufacsError
+
+
+def _synth(args: argparse.Namespace) -> None:
+    from aufacs.data.synthetic import SynthConfig, generate_synthetic
+
+    config = config_from_args(SynthConfig, args)
+    manifest = generate_synthetic(args.out, config, overwrite=args.overwrite)
+    print(f"wrote {manifest.summary()} to {args.out}")
+
+
+def _preview(args: argparse.Namespace) -> None:
+    from aufacs.data.synthetic import SynthConfig, preview_grid
+
+    preview_grid(args.out, config_from_args(SynthConfig, args), n=args.n)
+    print(f"wrote {args.out}")
+
+
+def _audit(args: argparse.Namespace) -> None:
+    from aufacs.data.audit import audit
+    from aufacs.data.prepare import PrepareConfig, dataset_split, read_dataset, write_audit
+
+    config = config_from_args(PrepareConfig, args)
+    if not Path(config.data).is_dir():
+        raise AufacsError(f"data folder {config.data} does not exist")
+    table = read_dataset(Path(config.data), config.kind, progress=True)
+    report = audit(
+        table,
+        dataset_split(table, config.kind, config.fold),
+        check_images=config.check_images,
+        progress=True,
+    )
+    write_audit(report, args.out, kind=config.kind)
+    report.clean.to_csv(args.out / "clean.csv", index=False)
+    _print_audit(report, args.out)
+
+
+def _prepare(args: argparse.Namespace) -> None:
+    from aufacs.data.prepare import PrepareConfig, cache_dir, prepare
+
+    config = config_from_args(PrepareConfig, args)
+    prepared = prepare(config)
+    _print_audit(prepared.report, cache_dir(config))
+    print(f"cached {len(prepared.cache)} aligned faces in {cache_dir(config)}")
+
+
+def _print_audit(report, folder: Path) -> None:
+    found = report.counts[report.counts > 0]
+    print(
+        f"{len(report.clean)} clean frames; defects: "
+        + (", ".join(f"{k} {v}" for k, v in found.items()) or "none")
+    )
+    for warning in report.warnings:
+        print(f"warning: {warning}")
+    print(f"audit written to {folder}")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from aufacs.config import load_config
+    from aufacs.train import TrainConfig, train
+
+    base = load_config(TrainConfig, args.config) if args.config else None
+    run = train(config_from_args(TrainConfig, args, base=base))
+    print(f"run folder: {run}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from aufacs.evaluate import EvaluateConfig, evaluate
+
+    summary = evaluate(config_from_args(EvaluateConfig, args))
+    print(summary.to_string(index=False))
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from aufacs.predict import PredictConfig, predict_paths
+
+    config = config_from_args(PredictConfig, args)
+    table = predict_paths(dataclasses.replace(config, paths=tuple(args.inputs)))
+    if table.attrs.get("fps") is not None:
+        print(f"{table.attrs['fps']:.1f} video frames per second")
+    where = f" to {config.out}" if config.out else ""
+    print(f"{len(table)} rows{where}")
+
+
+def _study(args: argparse.Namespace) -> None:
+    from aufacs.config import load_config
+    from aufacs.study import StudyConfig, run_study
+
+    base = load_config(StudyConfig, args.config) if args.config else None
+    run_study(config_from_args(StudyConfig, args, base=base))
+
+
+def _add(
+    subparsers: argparse._SubParsersAction,
+    name: str,
+    help_text: str,
+    run: Callable[[argparse.Namespace], None],
+) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    from aufacs.data.prepare import PrepareConfig
+    from aufacs.data.synthetic import SynthConfig
+    from aufacs.evaluate import EvaluateConfig
+    from aufacs.predict import PredictConfig
+    from aufacs.study import StudyConfig
+    from aufacs.train import TrainConfig
+
+    parser = argparse.ArgumentParser(prog="aufacs", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True)
+
+    synth = _add(subparsers, "synth", "generate the synthetic data set in the BP4D layout", _synth)
+    synth.add_argument("--out", type=Path, required=True, help="output folder")
+    synth.add_argument("--overwrite", action="store_true", help="replace a non-empty folder")
+    add_config_arguments(synth, SynthConfig)
+
+    preview = _add(subparsers, "preview", "draw a grid of aligned synthetic faces", _preview)
+    preview.add_argument("--out", type=Path, default=Path("docs/img/synth_grid.png"))
+    preview.add_argument("--n", type=int, default=12, help="number of faces")
+    add_config_arguments(preview, SynthConfig)
+
+    audit = _add(subparsers, "audit", "audit a data set: defects, balance, leakage", _audit)
+    audit.add_argument("--out", type=Path, required=True, help="folder for the audit tables")
+    add_config_arguments(audit, PrepareConfig)
+
+    prepare = _add(subparsers, "prepare", "audit a data set and cache its aligned faces", _prepare)
+    add_config_arguments(prepare, PrepareConfig)
+
+    train = _add(subparsers, "train", "train a model (resumes a run found in --out)", _train)
+    train.add_argument("--config", type=Path, help="JSON file of training settings")
+    add_config_arguments(train, TrainConfig)
+
+    evaluate = _add(subparsers, "evaluate", "evaluate every saved epoch of a run", _evaluate)
+    add_config_arguments(evaluate, EvaluateConfig)
+
+    predict = _add(
+        subparsers, "predict", "detect, align and predict AUs in images or videos", _predict
+    )
+    predict.add_argument("inputs", nargs="+", metavar="PATH", help="images, folders or videos")
+    add_config_arguments(predict, PredictConfig, exclude=("paths",))
+
+    study = _add(subparsers, "study", "run the study on the embedded default", _study)
+    study.add_argument("--config", type=Path, help="JSON file of study settings")
+    add_config_arguments(study, StudyConfig)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``aufacs`` command; returns the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        args.run(args)
+    except AufacsError as error:
+        print(f"aufacs: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aufacs: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,328 @@
+"""Tables that compare evaluated runs, and notes derived from their numbers.
+
+Everything here reads what :func:`aufacs.evaluate.evaluate_run` and training wrote into run
+folders (``evaluation.csv``, ``evaluation_summary.csv``, ``predictions/epoch_NNN.npz``,
+``epochs.csv``); no model runs. Confidence intervals come from
+:func:`aufacs.metrics.bootstrap_mean_f1` and :func:`aufacs.metrics.paired_f1_difference`,
+which resample test *subjects* (frames of one subject are not independent).
+
+Runs are given as ``{name: run folder}``; :func:`name_runs` makes such a mapping from a list
+of folders, naming each run after its model.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from aufacs.aus import au_column
+from aufacs.errors import AufacsError
+from aufacs.evaluate import (
+    EVALUATION_FILE,
+    SUMMARY_FILE,
+    Predictions,
+    baseline_scores,
+    load_predictions,
+)
+from aufacs.metrics import bootstrap_mean_f1, paired_f1_difference
+from aufacs.train import EPOCHS_FILE, load_run_config
+
+#: Epoch choices besides a number: the last evaluated epoch, or the one with the best mean F1.
+EPOCH_CHOICES: tuple[str, ...] = ("last", "best")
+#: How many AUs a note names as the cause of a gap.
+NOTE_AUS = 3
+
+Runs = Mapping[str, Path | str]
+
+
+def name_runs(folders: Sequence[Path | str]) -> dict[str, Path]:
+    """``{model name: folder}`` for run folders; a model trained twice gets ``model (folder)``."""
+    models = [load_run_config(folder).model for folder in folders]
+    twice = {m for m in models if models.count(m) > 1}
+    return {
+        (f"{model} ({Path(folder).name})" if model in twice else model): Path(folder)
+        for model, folder in zip(models, folders, strict=True)
+    }
+
+
+def _read(run: Path | str, file: str) -> pd.DataFrame:
+    path = Path(run) / file
+    if not path.is_file():
+        raise AufacsError(f"{path} does not exist; evaluate the run first (aufacs.evaluate)")
+    return pd.read_csv(path)
+
+
+def epoch_table(run: Path | str) -> pd.DataFrame:
+    """One row per evaluated epoch, as the seed's Table 2: ``epoch``, ``mean_f1``,
+    ``mean_accuracy``, ``nme``, ``failure_rate`` (NaN without a landmark branch), plus
+    ``seconds`` of training of that epoch where the training log has it."""
+    summary = _read(run, SUMMARY_FILE).drop(columns="frames", errors="ignore")
+    epochs = Path(run) / EPOCHS_FILE
+    if epochs.is_file():
+        seconds = pd.read_csv(epochs)[["epoch", "seconds"]]
+        summary = summary.merge(seconds, on="epoch", how="left")
+    return summary
+
+
+def evaluation_table(run: Path | str) -> pd.DataFrame:
+    """``evaluation.csv`` of a run: one row per epoch x AU."""
+    return _read(run, EVALUATION_FILE)
+
+
+def best_epoch(run: Path | str) -> int:
+    """The evaluated epoch with the highest mean F1 (the earliest on a tie)."""
+    summary = _read(run, SUMMARY_FILE)
+    return int(summary.loc[summary["mean_f1"].idxmax(), "epoch"])
+
+
+def chosen_epoch(run: Path | str, epoch: int | str = "last") -> int:
+    """``epoch`` as a number: itself, the ``"last"`` evaluated epoch or the ``"best"`` one."""
+    evaluated = _read(run, SUMMARY_FILE)["epoch"].astype(int).tolist()
+    if epoch == "best":
+        return best_epoch(run)
+    if epoch == "last":
+        return max(evaluated)
+    if isinstance(epoch, str) or int(epoch) not in evaluated:
+        raise AufacsError(
+            f"epoch must be a number among the evaluated epochs {evaluated} of {run}, or one of "
+            f"{', '.join(EPOCH_CHOICES)}; got {epoch!r}"
+        )
+    return int(epoch)
+
+
+def baseline_table(run: Path | str) -> pd.DataFrame:
+    """Per-AU scores of the majority-class baseline on the run's test frames, with a last
+    row ``au == "mean"`` holding the means (F1 and accuracy)."""
+    scores = baseline_scores(run, "majority")
+    return _with_mean(scores[["au", "f1", "accuracy", "support", "known"]])
+
+
+def baseline_mean_f1(run: Path | str) -> float:
+    """Mean F1 of the majority-class baseline on the run's test frames."""
+    return float(baseline_scores(run, "majority")["f1"].mean())
+
+
+def _with_mean(table: pd.DataFrame) -> pd.DataFrame:
+    mean = {"au": "mean", "f1": table["f1"].mean(), "accuracy": table["accuracy"].mean()}
+    return pd.concat([table.astype({"au": object}), pd.DataFrame([mean])], ignore_index=True)
+
+
+def gap_notes(run: Path | str, epoch: int | str = "best") -> list[str]:
+    """Sentences the numbers of one evaluated epoch support: the best and last epochs, how
+    far accuracy exceeds F1 and the AUs that cause it, and the margin over the majority-class
+    baseline."""
+    epoch = chosen_epoch(run, epoch)
+    summary = _read(run, SUMMARY_FILE).set_index("epoch")
+    rows = evaluation_table(run)
+    rows = rows[rows["epoch"] == epoch].assign(gap=lambda t: t["accuracy"] - t["f1"])
+    rows = rows.assign(rate=rows["support"] / rows["known"])
+    first, last, best = summary.index.min(), summary.index.max(), best_epoch(run)
+    f1 = summary["mean_f1"]
+    notes = [
+        f"Mean F1 goes from {f1[first]:.3f} (epoch {first}) to {f1[last]:.3f} (epoch {last}); "
+        f"the best is epoch {best} with {f1[best]:.3f}."
+    ]
+    mean_f1, mean_accuracy = rows["f1"].mean(), rows["accuracy"].mean()
+    causes = rows.nlargest(NOTE_AUS, "gap")
+    named = ", ".join(
+        f"{au_column(r.au)} (accuracy {r.accuracy:.2f}, F1 {r.f1:.2f}, present in "
+        f"{r.rate:.0%} of test frames)"
+        for r in causes.itertuples()
+    )
+    notes.append(
+        f"At epoch {epoch} mean accuracy ({mean_accuracy:.3f}) exceeds mean F1 ({mean_f1:.3f}) "
+        f"by {mean_accuracy - mean_f1:.3f}; most of the gap comes from {named}: for a rare AU, "
+        "saying 'absent' is usually right, so accuracy stays high while F1 is low."
+    )
+    majority = baseline_mean_f1(run)
+    verdict = "above" if mean_f1 > majority else "NOT above"
+    notes.append(
+        f"The majority-class baseline scores mean F1 {majority:.3f}; epoch {epoch} is {verdict} "
+        f"it by {mean_f1 - majority:+.3f}."
+    )
+    return notes
+
+
+def _predictions(runs: Runs, epoch: int | str) -> dict[str, Predictions]:
+    return {name: load_predictions(run, chosen_epoch(run, epoch)) for name, run in runs.items()}
+
+
+def _check_same_frames(predictions: Mapping[str, Predictions]) -> None:
+    """Paired statistics need every run's predictions on the same frames in the same order."""
+    (first_name, first), *others = predictions.items()
+    for name, other in others:
+        same = (
+            len(other.frame) == len(first.frame)
+            and (other.subject == first.subject).all()
+            and (other.task == first.task).all()
+            and (other.frame == first.frame).all()
+        )
+        if not same:
+            raise AufacsError(
+                f"runs {first_name} and {name} were evaluated on different test frames; "
+                "compare runs of one data set and fold"
+            )
+
+
+def per_au_table(
+    runs: Runs, epoch: int | str = "last", *, n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """Per run and AU: ``f1`` with its 95% bootstrap interval ``low`` / ``high`` (test
+    subjects resampled), ``accuracy``, ``epoch``; a row ``au == "mean"`` per run holds the
+    mean F1 with its interval and the mean accuracy. Columns ``model``, ``au``, ``epoch``,
+    ``f1``, ``low``, ``high``, ``accuracy``."""
+    tables = []
+    for name, run in runs.items():
+        number = chosen_epoch(run, epoch)
+        scores = evaluation_table(run).query("epoch == @number")
+        predictions = load_predictions(run, number)
+        interval = bootstrap_mean_f1(
+            predictions.prob, predictions.target, predictions.subject, n_boot=n_boot, seed=seed
+        )
+        per_au = scores[["au", "f1", "accuracy"]].assign(
+            low=interval["per_au_low"], high=interval["per_au_high"]
+        )
+        mean = {"au": "mean", "f1": interval["mean_f1"], "accuracy": scores["accuracy"].mean(),
+                "low": interval["low"], "high": interval["high"]}  # fmt: skip
+        table = pd.concat([per_au.astype({"au": object}), pd.DataFrame([mean])])
+        tables.append(table.assign(model=name, epoch=number))
+    columns = ["model", "au", "epoch", "f1", "low", "high", "accuracy"]
+    return pd.concat(tables, ignore_index=True)[columns]
+
+
+def wide_table(per_au: pd.DataFrame, value: str = "f1") -> pd.DataFrame:
+    """``per_au`` as one row per AU (and ``mean``) and one column per run; cells
+    ``"0.61 [0.55, 0.66]"`` for F1 with its interval, or plain numbers for ``accuracy``."""
+    table = per_au.assign(au=per_au["au"].map(lambda a: a if a == "mean" else au_column(a)))
+    if value == "f1":
+        cells = table.apply(lambda r: f"{r.f1:.2f} [{r.low:.2f}, {r.high:.2f}]", axis=1)
+        table = table.assign(cell=cells)
+    else:
+        table = table.assign(cell=table[value].round(3))
+    wide = table.pivot(index="au", columns="model", values="cell")
+    return wide.reindex(index=list(dict.fromkeys(table["au"])),
+                        columns=list(dict.fromkeys(table["model"])))  # fmt: skip
+
+
+def paired_table(
+    runs: Runs, epoch: int | str = "last", *, n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """Every pair of runs (A, B): ``pair`` ("A - B"), ``difference`` in mean F1, its 95%
+    paired-bootstrap interval ``low`` / ``high`` and ``p_value``; the same subject resample
+    is used for both runs of a pair."""
+    predictions = _predictions(runs, epoch)
+    if len(predictions) < 2:
+        return pd.DataFrame(columns=["pair", "difference", "low", "high", "p_value"])
+    _check_same_frames(predictions)
+    rows = []
+    for a, b in itertools.combinations(predictions, 2):
+        first, second = predictions[a], predictions[b]
+        result = paired_f1_difference(first.prob, second.prob, first.target, first.subject,
+                                      n_boot=n_boot, seed=seed)  # fmt: skip
+        rows.append({"pair": f"{a} - {b}", **result})
+    return pd.DataFrame(rows)
+
+
+def training_time_table(runs: Runs) -> pd.DataFrame:
+    """Per run: ``epochs`` trained, mean ``seconds_per_epoch`` and ``samples_per_s`` from
+    ``epochs.csv``, and the configuration that sets them (``device``, ``batch_size``)."""
+    rows = []
+    for name, run in runs.items():
+        epochs = _read(run, EPOCHS_FILE)
+        config = load_run_config(run)
+        rows.append({
+            "model": name,
+            "epochs": len(epochs),
+            "seconds_per_epoch": epochs["seconds"].mean(),
+            "samples_per_s": epochs["samples_per_s"].mean(),
+            "batch_size": config.batch_size,
+            "device": config.device,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def training_metrics(run: Path | str) -> dict[str, float]:
+    """What a training report publishes: epochs trained, the last epoch's mean loss and the
+    mean seconds per epoch (``epochs.csv``)."""
+    epochs = _read(run, EPOCHS_FILE)
+    return {
+        "epochs": len(epochs),
+        "final_loss": round(float(epochs["loss"].iloc[-1]), 4),
+        "seconds_per_epoch": round(float(epochs["seconds"].mean()), 1),
+    }
+
+
+def best_metrics(runs: Runs) -> dict[str, float]:
+    """What the epoch report publishes: each run's best epoch and its mean F1."""
+    metrics: dict[str, float] = {}
+    for name, run in runs.items():
+        summary = _read(run, SUMMARY_FILE).set_index("epoch")
+        best = best_epoch(run)
+        metrics[f"{name} best epoch"] = best
+        metrics[f"{name} best mean F1"] = round(float(summary.loc[best, "mean_f1"]), 4)
+    return metrics
+
+
+def comparison_notes(per_au: pd.DataFrame, baseline: pd.DataFrame,
+                     paired: pd.DataFrame) -> list[str]:  # fmt: skip
+    """Sentences derived from the comparison: each run against the majority-class baseline,
+    the best run, the AUs each run does best, and which paired differences are clear (their
+    95% interval excludes zero)."""
+    means = per_au[per_au["au"] == "mean"].set_index("model")
+    majority = float(baseline.loc[baseline["au"] == "mean", "f1"].iloc[0])
+    notes = []
+    for name, row in means.iterrows():
+        verdict = (
+            "above" if row["low"] > majority else "overlaps" if row["f1"] > majority else "below"
+        )
+        notes.append(
+            f"{name}: mean F1 {row['f1']:.3f} [{row['low']:.3f}, {row['high']:.3f}] is "
+            f"{verdict} the majority-class baseline ({majority:.3f})"
+            + (" (its interval reaches below it)." if verdict == "overlaps" else ".")
+        )
+    if len(means) > 1:
+        best = means["f1"].idxmax()
+        per = per_au[per_au["au"] != "mean"].pivot(index="au", columns="model", values="f1")
+        ahead = per[best] > per.drop(columns=best).max(axis=1)
+        won = ", ".join(au_column(a) for a in per.index[ahead]) or "no AU alone"
+        notes.append(f"{best} has the highest mean F1, and the best F1 of all runs on {won}.")
+    for row in paired.itertuples():
+        clear = row.low > 0 or row.high < 0
+        notes.append(
+            f"{row.pair}: {row.difference:+.3f} [{row.low:+.3f}, {row.high:+.3f}], "
+            + ("a clear difference." if clear else "not distinguishable with these test subjects.")
+        )
+    return notes
+
+
+def above_baseline(per_au: pd.DataFrame, baseline: pd.DataFrame) -> dict[str, bool]:
+    """Whether each run's mean F1 exceeds the majority-class baseline's."""
+    majority = float(baseline.loc[baseline["au"] == "mean", "f1"].iloc[0])
+    means = per_au[per_au["au"] == "mean"].set_index("model")["f1"]
+    return {name: bool(value > majority) for name, value in means.items()}
+
+
+def ours_table(per_au: pd.DataFrame) -> pd.DataFrame:
+    """``model``, ``mean_f1`` and ``mean_accuracy`` of each run (the ``mean`` rows)."""
+    means = per_au[per_au["au"] == "mean"]
+    return means.rename(columns={"f1": "mean_f1", "accuracy": "mean_accuracy"})[
+        ["model", "mean_f1", "mean_accuracy"]
+    ].reset_index(drop=True)
+
+
+def metric_summary(per_au: pd.DataFrame, baseline: pd.DataFrame) -> dict[str, float | bool]:
+    """What a comparison publishes: each run's mean F1, the baseline's, and whether each run
+    is above it."""
+    means = per_au[per_au["au"] == "mean"]
+    summary: dict[str, float | bool] = {
+        f"{r.model} mean F1": round(float(r.f1), 4) for r in means.itertuples()
+    }
+    summary["majority baseline mean F1"] = round(
+        float(baseline.loc[baseline["au"] == "mean", "f1"].iloc[0]), 4
+    )
+    above = above_baseline(per_au, baseline)
+    summary["every model above the baseline"] = all(above.values())
+    return summary

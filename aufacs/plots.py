@@ -1,0 +1,283 @@
+"""The workbook's figures: data set statistics, training curves, epoch-by-epoch scores and
+model comparisons.
+
+Every function takes tables the package already writes (the audit, ``iterations.csv``,
+``evaluation.csv``, the comparison tables of :mod:`aufacs.compare`) and returns a
+``matplotlib.figure.Figure`` that pyplot does not track, as :mod:`aufacs.heatmaps` does: a
+notebook shows it as the value of a cell, and ``figure.savefig`` works anywhere. AU columns
+are named ``AU1``, ``AU2``, ... (:func:`aufacs.aus.au_column`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from aufacs.aus import au_column
+from aufacs.errors import AufacsError
+
+#: Loss-curve smoothing: the rolling mean over this many iterations.
+SMOOTHING = 20
+
+
+def _figure(width: float, height: float) -> Figure:
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _message(text: str) -> Figure:
+    """A small figure that says why there is nothing to draw."""
+    figure = _figure(6, 1)
+    ax = figure.subplots()
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    ax.set_axis_off()
+    return figure
+
+
+def _au_columns(table: pd.DataFrame) -> list[str]:
+    return [c for c in table.columns if c.startswith("AU") and c[2:].isdigit()]
+
+
+def au_rates_by_split(rates: pd.DataFrame) -> Figure:
+    """Grouped bars of each AU's occurrence rate per split.
+
+    ``rates``: the audit's rates (index: split, columns ``frames`` and one rate per AU column).
+    """
+    long = rates[_au_columns(rates)].rename_axis("split").reset_index()
+    long = long.melt(id_vars="split", var_name="AU", value_name="occurrence rate")
+    figure = _figure(10, 3.5)
+    ax = figure.subplots()
+    sns.barplot(long, x="AU", y="occurrence rate", hue="split", ax=ax)
+    ax.set_ylim(0, 1)
+    ax.set_title("AU occurrence rate per split (clean frames)")
+    return figure
+
+
+def cooccurrence_heatmap(matrix: np.ndarray, aus: Sequence[int]) -> Figure:
+    """Heatmap of ``matrix`` (N, N), ``C[i, j] = P(AU j present | AU i present)``."""
+    names = [au_column(a) for a in aus]
+    frame = pd.DataFrame(np.asarray(matrix, dtype=float), index=names, columns=names)
+    figure = _figure(7, 6)
+    ax = figure.subplots()
+    sns.heatmap(frame, vmin=0, vmax=1, cmap="viridis", annot=True, fmt=".2f",
+                annot_kws={"fontsize": 7}, ax=ax)  # fmt: skip
+    ax.set_xlabel("AU j")
+    ax.set_ylabel("given AU i")
+    ax.set_title("Co-occurrence P(AU j | AU i)")
+    return figure
+
+
+def split_balance(balance: pd.DataFrame) -> Figure:
+    """Subjects by sex and frames per split, side by side.
+
+    ``balance``: the audit's balance (index: split; ``subjects``, ``frames``,
+    ``female_subjects``, ``male_subjects``).
+    """
+    figure = _figure(9, 3)
+    subjects, frames = figure.subplots(1, 2)
+    splits = [str(s) or "(none)" for s in balance.index]
+    female, male = balance["female_subjects"], balance["male_subjects"]
+    subjects.bar(splits, female, label="female", color="tab:red")
+    subjects.bar(splits, male, bottom=female, label="male", color="tab:blue")
+    subjects.set_ylabel("subjects")
+    subjects.legend()
+    subjects.set_title("Subjects per split, by sex")
+    frames.bar(splits, balance["frames"], color="tab:gray")
+    frames.set_ylabel("clean frames")
+    frames.set_title("Frames per split")
+    return figure
+
+
+def crop_grid(images: np.ndarray, titles: Sequence[str], columns: int = 6) -> Figure:
+    """A grid of aligned crops ``images`` (S, H, W, 3) uint8 RGB with one title each."""
+    images = np.asarray(images)
+    if len(images) != len(titles) or not len(images):
+        raise AufacsError(f"crop_grid needs one title per image, got {len(images)} images "
+                          f"and {len(titles)} titles")  # fmt: skip
+    rows = -(-len(images) // columns)
+    figure = _figure(2 * columns, 2.2 * rows)
+    for ax, image, title in zip(figure.subplots(rows, columns, squeeze=False).flat, images,
+                                titles, strict=False):  # fmt: skip
+        ax.imshow(image)
+        ax.set_title(title, fontsize=7)
+    for ax in figure.axes:
+        ax.set_axis_off()
+    return figure
+
+
+def loss_curves(iterations: pd.DataFrame, title: str = "") -> Figure:
+    """One panel per loss part of ``iterations.csv`` (columns after ``lr``): the loss per
+    iteration, its rolling mean over :data:`SMOOTHING` iterations, and epoch boundaries."""
+    parts = [c for c in iterations.columns if c not in ("epoch", "iteration", "step", "lr")]
+    if not parts:
+        raise AufacsError("the iteration log has no loss column; expected iterations.csv")
+    figure = _figure(min(4 * len(parts), 16), 3)
+    starts = iterations.groupby("epoch")["step"].min().to_numpy()[1:]
+    for ax, part in zip(figure.subplots(1, len(parts), squeeze=False)[0], parts, strict=True):
+        values = iterations[part]
+        ax.plot(iterations["step"], values, color="tab:blue", alpha=0.3, linewidth=0.8)
+        smooth = values.rolling(SMOOTHING, min_periods=1).mean()
+        ax.plot(iterations["step"], smooth, color="tab:blue")
+        for start in starts:
+            ax.axvline(start, color="gray", linewidth=0.6, linestyle=":")
+        ax.set_title(part)
+        ax.set_xlabel("iteration (dotted: new epoch)")
+    figure.suptitle(title or "Training loss and its parts")
+    return figure
+
+
+def loss_curves_by_run(iterations: Mapping[str, pd.DataFrame]) -> Figure:
+    """The total loss of several runs (name -> iterations.csv table), smoothed, on one axes
+    per run (their losses are on different scales)."""
+    figure = _figure(4 * len(iterations), 3)
+    for ax, (name, table) in zip(figure.subplots(1, len(iterations), squeeze=False)[0],
+                                 iterations.items(), strict=True):  # fmt: skip
+        epoch = (table["step"] - 1) / table.groupby("epoch")["step"].transform("size")
+        ax.plot(epoch, table["loss"].rolling(SMOOTHING, min_periods=1).mean())
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss (smoothed)")
+    return figure
+
+
+def f1_by_epoch(evaluation: pd.DataFrame, title: str = "") -> Figure:
+    """Heatmap of per-AU F1 (rows: AUs, columns: epochs) from ``evaluation.csv`` rows."""
+    table = evaluation.pivot(index="au", columns="epoch", values="f1")
+    table.index = [au_column(a) for a in table.index]
+    figure = _figure(max(4, 0.6 * table.shape[1] + 2), 5)
+    ax = figure.subplots()
+    sns.heatmap(table, vmin=0, vmax=1, cmap="magma", annot=True, fmt=".2f",
+                annot_kws={"fontsize": 7}, ax=ax)  # fmt: skip
+    ax.set_title(title or "F1 per AU and epoch")
+    return figure
+
+
+def epoch_curves(summaries: Mapping[str, pd.DataFrame], baseline: float | None = None) -> Figure:
+    """Mean F1 and mean accuracy by epoch for each run (name -> evaluation_summary.csv);
+    ``baseline``: a mean F1 drawn as a dashed line (e.g. the majority-class baseline)."""
+    figure = _figure(10, 3.2)
+    f1, accuracy = figure.subplots(1, 2)
+    for name, table in summaries.items():
+        f1.plot(table["epoch"], table["mean_f1"], marker="o", label=name)
+        accuracy.plot(table["epoch"], table["mean_accuracy"], marker="o", label=name)
+    if baseline is not None:
+        f1.axhline(baseline, color="gray", linestyle="--", label="majority baseline")
+    for ax, name in ((f1, "mean F1"), (accuracy, "mean accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=8)
+    return figure
+
+
+def _error_bars(ax: Axes, table: pd.DataFrame, x: str, value: str, hue: str) -> None:
+    """Grouped bars of ``value`` by ``x`` and ``hue`` with ``low`` / ``high`` error bars."""
+    groups = list(dict.fromkeys(table[hue]))
+    positions = list(dict.fromkeys(table[x]))
+    width = 0.8 / len(groups)
+    for k, group in enumerate(groups):
+        rows = table[table[hue] == group].set_index(x).reindex(positions)
+        centre = np.arange(len(positions)) - 0.4 + width * (k + 0.5)
+        errors = np.vstack([rows[value] - rows["low"], rows["high"] - rows[value]])
+        ax.bar(centre, rows[value], width, label=group)
+        ax.errorbar(centre, rows[value], yerr=np.clip(errors, 0, None), fmt="none",
+                    ecolor="black", elinewidth=0.8, capsize=2)  # fmt: skip
+    ax.set_xticks(np.arange(len(positions)), positions)
+
+
+def comparison_bars(per_au: pd.DataFrame, baseline: pd.DataFrame | None = None) -> Figure:
+    """Per-AU F1 of every run with bootstrap 95% intervals, and the mean F1.
+
+    ``per_au``: :func:`aufacs.compare.per_au_table` (``model``, ``au``, ``f1``, ``low``,
+    ``high``; the row ``au == "mean"`` holds the mean F1). ``baseline``: per-AU F1 of the
+    majority-class baseline (``au``, ``f1``), drawn as black ticks.
+    """
+    table = per_au.assign(au=per_au["au"].map(lambda a: a if a == "mean" else au_column(a)))
+    figure = _figure(13, 4)
+    ax = figure.subplots()
+    _error_bars(ax, table, "au", "f1", "model")
+    if baseline is not None:
+        ticks = list(dict.fromkeys(table["au"]))
+        values = baseline.assign(au=baseline["au"].map(
+            lambda a: a if a == "mean" else au_column(a))).set_index("au")["f1"]  # fmt: skip
+        ax.scatter(np.arange(len(ticks)), values.reindex(ticks), marker="_", s=300,
+                   color="black", label="majority baseline", zorder=3)  # fmt: skip
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("F1 (bars: 95% bootstrap interval over test subjects)")
+    ax.legend(ncols=4, fontsize=8)
+    ax.set_title("F1 per AU and mean F1, our runs")
+    return figure
+
+
+def paired_differences(differences: pd.DataFrame) -> Figure:
+    """Mean-F1 differences of run pairs with their 95% intervals (a forest plot).
+
+    ``differences``: :func:`aufacs.compare.paired_table` (``pair``, ``difference``, ``low``,
+    ``high``, ``p_value``).
+    """
+    if differences.empty:
+        return _message("one run only: no pair to compare")
+    figure = _figure(7, 0.6 * len(differences) + 1.2)
+    ax = figure.subplots()
+    positions = np.arange(len(differences))
+    errors = np.vstack([differences["difference"] - differences["low"],
+                        differences["high"] - differences["difference"]])  # fmt: skip
+    ax.errorbar(differences["difference"], positions, xerr=np.clip(errors, 0, None), fmt="o",
+                capsize=3)  # fmt: skip
+    ax.axvline(0, color="gray", linestyle="--")
+    ax.set_yticks(positions, differences["pair"])
+    ax.invert_yaxis()
+    ax.set_xlabel("difference in mean F1 (A - B), 95% paired bootstrap interval")
+    return figure
+
+
+def speed_bars(speed: pd.DataFrame) -> Figure:
+    """Frames per second of every model, runtime and batch size (a :func:`aufacs.speed.
+    speed_table`), log scale, one panel per device."""
+    devices = list(dict.fromkeys(speed["device"]))
+    figure = _figure(5 * len(devices), 3.2)
+    for ax, device in zip(figure.subplots(1, len(devices), squeeze=False)[0], devices,
+                          strict=True):  # fmt: skip
+        rows = speed[speed["device"] == device]
+        label = rows["runtime"] + ", batch " + rows["batch_size"].astype(str)
+        sns.barplot(rows.assign(setting=label), x="model", y="frames_per_s", hue="setting", ax=ax)
+        ax.set_yscale("log")
+        ax.set_title(device)
+        ax.set_ylabel("frames per second")
+    return figure
+
+
+def ours_and_literature(ours: pd.DataFrame, literature: pd.DataFrame) -> Figure:
+    """Our mean F1 per model (``model``, ``mean_f1``) beside the published BP4D mean F1 of
+    the same method (:func:`aufacs.literature.literature_table`), hatched and labelled as
+    literature values."""
+    models = list(ours["model"])
+    figure = _figure(7, 3.2)
+    ax = figure.subplots()
+    positions = np.arange(len(models))
+    ax.bar(positions - 0.2, ours["mean_f1"], 0.4, label="ours (this study's data)")
+    published = literature["mean_f1"].reindex(models)
+    ax.bar(positions + 0.2, published, 0.4, hatch="//", color="white", edgecolor="tab:gray",
+           label="literature value (published, real BP4D)")  # fmt: skip
+    ax.set_xticks(positions, models)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("mean F1")
+    ax.legend(fontsize=8)
+    ax.set_title("Mean F1: ours beside published BP4D results (not comparable data)")
+    return figure
+
+
+def score_heatmap(scores: pd.DataFrame, title: str, *, vmax: float = 1.0) -> Figure:
+    """Heatmap of a (model x AU) score table, e.g. the attention mass inside each AU region."""
+    if scores.empty:
+        return _message("no scores (real data has no ground-truth AU regions)")
+    figure = _figure(10, 0.7 * len(scores) + 1.5)
+    ax = figure.subplots()
+    sns.heatmap(scores.astype(float), vmin=0, vmax=vmax, cmap="viridis", annot=True,
+                fmt=".2f", annot_kws={"fontsize": 8}, ax=ax)  # fmt: skip
+    ax.set_title(title)
+    return figure
