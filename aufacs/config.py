@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import types
 import typing
 from pathlib import Path
@@ -106,11 +107,14 @@ def config_from_dict(
 
 
 def save_config(config: Any, path: Path) -> None:
-    """Write a dataclass configuration as indented JSON (paths as strings)."""
+    """Write a dataclass configuration as indented JSON (paths as strings), atomically."""
     data = {
         k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()
     }
-    Path(path).write_text(json.dumps(data, indent=2) + "\n")
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(partial, path)  # readers (other processes) never see a half-written file
 
 
 def load_config(cls: type[Config], path: Path) -> Config:

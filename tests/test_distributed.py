@@ -28,7 +28,9 @@ def two_processes(data, tmp_path_factory) -> Path:
     config = write_config(tiny_config(data, folder / "run"), folder / "config.json")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                "--nproc_per_node=2", str(WORKER), str(config)]  # fmt: skip
-    subprocess.run(command, check=True, timeout=180, capture_output=True)
+    finished = subprocess.run(command, timeout=180, capture_output=True, text=True)
+    if finished.returncode:
+        pytest.fail(f"torchrun exited with {finished.returncode}:\n{finished.stderr[-3000:]}")
     return folder / "run"
 
 
