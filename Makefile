@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # torch is installed first, by exact version, so pip takes the build on this machine's disk;
-# elsewhere override it, e.g. `make test TORCH="torch torchvision"`.
+# elsewhere override it, e.g. `make test TORCH="torch torchvision"`. The landmarks extra
+# (dlib, non-commercial 68-point model) is installed so the tests can check it.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 
 .PHONY: study test lint clean-venv
@@ -13,7 +14,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,landmarks]"
 	touch $@
 
 study: $(BIN)/.installed
