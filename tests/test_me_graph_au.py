@@ -20,6 +20,7 @@ from aufacs.models.me_graph_au import (
     convert_official_state_dict,
 )
 from aufacs.models.me_graph_au.anfl import top_k_graph
+from aufacs.recipes import recipe_for
 
 TINY = {"pretrained": None, "backbone": "resnet18"}
 
@@ -209,9 +210,10 @@ def test_input_is_an_imagenet_normalised_224_crop_of_a_256_face():
     assert (spec.crop_size, spec.resize_to, spec.mean) == (224, 256, (0.485, 0.456, 0.406))
 
 
-def test_each_stage_carries_its_official_training_recipe():
-    assert (tiny_model(1).recipe.lr, tiny_model(2).recipe.lr) == (1e-4, 1e-5)
-    assert tiny_model(1).recipe.optimizer == "adamw" and tiny_model(1).recipe.batch_size == 64
+def test_each_stage_has_its_official_training_recipe():
+    stage1, stage2 = recipe_for("me_graph_au", 1), recipe_for("me_graph_au", 2)
+    assert (stage1.lr, stage2.lr) == (1e-4, 1e-5)
+    assert stage1.optimizer == "adamw" and stage1.batch_size == 64
 
 
 @pytest.mark.parametrize("stage, expected", [(1, 28_253_784), (2, 31_666_132)])

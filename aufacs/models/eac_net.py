@@ -117,29 +117,6 @@ AU_REGIONS: dict[int, str] = {
 
 
 @dataclass(frozen=True)
-class EACTrainingRecipe:
-    """Optimisation settings of the release, for the training engine.
-
-    Both stages: SGD with Nesterov momentum 0.9, learning rate 1e-4, no weight decay, batches of
-    50 images drawn at random from the whole training list at every iteration (no epochs in the
-    usual sense), no augmentation, loss :func:`aufacs.losses.shifted_cross_entropy` without AU
-    weights. E-Net: 300 x 20 iterations; C-Net: 1000 x 20 iterations on the frozen E-Net.
-    """
-
-    optimizer: str = "sgd_nesterov"
-    learning_rate: float = 1e-4
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    batch_size: int = 50
-    enet_iterations: int = 6_000
-    cnet_iterations: int = 20_000
-    augmentation: bool = False
-
-
-EAC_RECIPE = EACTrainingRecipe()
-
-
-@dataclass(frozen=True)
 class EACNetConfig:
     """Sizes of an EAC-Net.
 

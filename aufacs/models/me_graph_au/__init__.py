@@ -3,23 +3,19 @@
 Modules: :mod:`.layers` (token backbone, linear block, cosine classifier), :mod:`.anfl`
 (stage-1 facial graph + GCN), :mod:`.mefl` (stage-2 graph edge model + gated GCN),
 :mod:`.checkpoints` (checkpoint files and official key names) and :mod:`.model` (the model,
-its builder and the official training recipe).
+its builder); the training recipe of each stage is in :mod:`aufacs.recipes`.
 """
 
 from aufacs.models.me_graph_au.checkpoints import convert_official_state_dict
 from aufacs.models.me_graph_au.model import (
-    ME_GRAPH_AU_RECIPE,
     STAGE1_TRANSFER,
     MEGraphAU,
-    MEGraphAURecipe,
     build_me_graph_au,
 )
 
 __all__ = [
-    "ME_GRAPH_AU_RECIPE",
     "STAGE1_TRANSFER",
     "MEGraphAU",
-    "MEGraphAURecipe",
     "build_me_graph_au",
     "convert_official_state_dict",
 ]

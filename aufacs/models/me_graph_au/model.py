@@ -27,7 +27,6 @@ cross-entropy of each edge's class 2·y_i + y_j (λ = 0.05 in the README's BP4D 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -53,39 +52,6 @@ from aufacs.models.me_graph_au.mefl import GatedGCN, GraphEdgeModel
 BACKBONES: tuple[str, ...] = ("resnet50", "resnet18")
 #: Top-level modules that stage 2 takes from a stage-1 model (the stage-1 GCN is dropped).
 STAGE1_TRANSFER: tuple[str, ...] = ("backbone", "global_linear", "afg", "sc")
-
-
-@dataclass(frozen=True)
-class MEGraphAURecipe:
-    """The official training recipe of one stage (MG ``conf.py``, ``README.md``,
-    ``utils.adjust_learning_rate``, ``utils.image_train``).
-
-    AdamW over all parameters in one group; the learning rate follows a per-iteration cosine
-    without warm-up, lr = lr0·(1 + cos(π·it / (epochs·iterations_per_epoch))) / 2. Training
-    images: resize to 256, random 224 crop, horizontal flip (labels not swapped), colour
-    jitter (brightness, contrast, saturation, hue). The test fold is evaluated after every
-    epoch; stage 2's validation loss is L_WA only.
-    """
-
-    lr: float
-    optimizer: str = "adamw"
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 5e-4
-    batch_size: int = 64
-    epochs: int = 20
-    schedule: str = "cosine_per_iteration"
-    warmup_iterations: int = 0
-    hflip_prob: float = 0.5
-    color_jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.0)
-
-
-#: Stage -> recipe. Stage 1 lr from the README's BP4D ResNet-50 command; stage 2's README
-#: command gives none, so the code default 1e-5 applies (with λ = 0.05, see the model).
-ME_GRAPH_AU_RECIPE: dict[int, MEGraphAURecipe] = {
-    1: MEGraphAURecipe(lr=1e-4),
-    2: MEGraphAURecipe(lr=1e-5),
-}
 
 
 class MEGraphAU(AUModel):
@@ -125,11 +91,6 @@ class MEGraphAU(AUModel):
             nn.init.xavier_uniform_(self.edge_fc.weight)
         self.sc = nn.Parameter(torch.empty(num_aus, channels))
         nn.init.xavier_uniform_(self.sc)
-
-    @property
-    def recipe(self) -> MEGraphAURecipe:
-        """The official training recipe of this model's stage."""
-        return ME_GRAPH_AU_RECIPE[self.stage]
 
     def gradcam_layer(self) -> nn.Module:
         """The layer Grad-CAM explains: the backbone's last stage, (B, 2048, 7, 7) at 224 px."""
