@@ -358,18 +358,10 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str,
     return moved
 
 
-def model_stage(model: AUModel) -> int | str | None:
-    """A model's training stage (ME-GraphAU's ``stage``, EAC-Net's ``config.stage``), or
-    None for a model without stages."""
-    if hasattr(model, "stage"):
-        return model.stage
-    return getattr(getattr(model, "config", None), "stage", None)
-
-
 def resolve_config(config: TrainConfig, model: AUModel, kind: str) -> TrainConfig:
     """``config`` with every ``None`` filled in: recipe values, the data kind, the AU weight
     scheme and the run folder."""
-    recipe = recipe_for(config.model, model_stage(model))
+    recipe = recipe_for(config.model, model.stage)
     filled = {
         "epochs": recipe.epochs,
         "batch_size": recipe.batch_size,
@@ -564,14 +556,10 @@ class Processes:
 
 def make_optimizer(model: AUModel, config: TrainConfig) -> torch.optim.Optimizer:
     """SGD or AdamW (β2 0.999) over the trainable parameters, one group per entry of the
-    model's ``optimizer_param_groups()`` (if it has one) at ``lr × lr_mult``."""
-    if hasattr(model, "optimizer_param_groups"):
-        groups = model.optimizer_param_groups()
-    else:
-        groups = [{"name": "all", "params": list(model.parameters()), "lr_mult": 1.0}]
+    model's ``optimizer_param_groups()`` at ``lr × lr_mult``."""
     groups = [
         {**g, "params": [p for p in g["params"] if p.requires_grad], "lr": config.lr * g["lr_mult"]}
-        for g in groups
+        for g in model.optimizer_param_groups()
     ]
     groups = [g for g in groups if g["params"]]
     if config.optimizer == "sgd":

@@ -67,6 +67,14 @@ class AUModel(nn.Module):
     input_spec: InputSpec
     #: The class-weight scheme of the method's official code (see ``aufacs.data.stats``).
     weight_scheme: str = "inverse"
+    #: The training stage of a method trained in stages (ME-GraphAU 1 / 2, EAC-Net "enet" /
+    #: "cnet" / "joint"); None for a single-stage method. Picks the recipe in aufacs.recipes.
+    stage: int | str | None = None
+
+    def optimizer_param_groups(self) -> list[dict]:
+        """Parameter groups ``{"name", "params", "lr_mult"}``; the engine gives each group the
+        base learning rate times ``lr_mult``. One group of everything by default."""
+        return [{"name": "all", "params": list(self.parameters()), "lr_mult": 1.0}]
 
     def forward(self, batch: dict[str, torch.Tensor]) -> AUOutput:  # pragma: no cover
         raise NotImplementedError

@@ -200,6 +200,11 @@ class ENetTrunk(nn.Module):
     ``forward(image (B, 3, S, S), attention (B, 1, S, S)) -> conv4_all (B, C4, S/8, S/8)``.
     """
 
+    @property
+    def stage(self) -> str:
+        """The training stage: ``"enet"``, ``"cnet"`` or ``"joint"``."""
+        return self.config.stage
+
     def __init__(self, config: EACNetConfig) -> None:
         super().__init__()
         self.convs = _vgg_convs(config, (1, 2, 3, 4), in_channels=3)
