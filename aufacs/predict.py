@@ -478,14 +478,10 @@ class _FaceInputs:
             fingerprint="", defects=empty_defects(),
         )  # fmt: skip
         self.dataset = make_dataset(cache, None, predictor.model, train=False)
-        self.size = predictor.size
 
     def to_aligned(self, points: np.ndarray) -> np.ndarray:
         """Model-input pixels (..., 49, 2) -> aligned-face pixels (undoes crop and resize)."""
-        dataset = self.dataset
-        zoom = dataset.source_size / self.size
-        offset = int(round((dataset.source_size - dataset.crop_size) / 2.0))
-        return (np.asarray(points, dtype=np.float64) + offset + 0.5) / zoom - 0.5
+        return self.dataset.test_input_to_cached(points)
 
 
 def _inverse_affine(matrices: np.ndarray) -> np.ndarray:

@@ -80,9 +80,9 @@ class AlignedFaceDataset(Dataset):
         self.crop_size = crop_size
         self.resize_to = resize_to
         self.labels = cache.labels[self.rows]
-        zoom = self.source_size / cache.size
-        self.landmarks = (cache.landmarks[self.rows] + 0.5) * zoom - 0.5
-        self.biocular = cache.biocular[self.rows] * zoom**2
+        self.zoom = self.source_size / cache.size  # resize factor from the cached face
+        self.landmarks = (cache.landmarks[self.rows] + 0.5) * self.zoom - 0.5
+        self.biocular = cache.biocular[self.rows] * self.zoom**2
         self.scale = torch.from_numpy(1.0 / (255.0 * std)).view(3, 1, 1)
         self.shift = torch.from_numpy(-mean / std).view(3, 1, 1)
 
@@ -117,8 +117,17 @@ class AlignedFaceDataset(Dataset):
         if self.train:
             top, left = torch.randint(0, slack + 1, (2,)).tolist()
             return top, left
-        centre = int(round(slack / 2.0))
-        return centre, centre
+        return self._centre_offset(), self._centre_offset()
+
+    def _centre_offset(self) -> int:
+        """Offset in pixels of the test-time centre crop."""
+        return int(round((self.source_size - self.crop_size) / 2.0))
+
+    def test_input_to_cached(self, points: np.ndarray) -> np.ndarray:
+        """Pixels of a test-mode model input (..., 2) -> pixels of the cached aligned face
+        (undoes the centre crop and the resize)."""
+        shifted = np.asarray(points, dtype=np.float64) + self._centre_offset()
+        return (shifted + 0.5) / self.zoom - 0.5
 
     def __getstate__(self) -> dict:
         """Pickle a memory-mapped cache by file name, not by content (spawned workers)."""
