@@ -286,3 +286,8 @@ def test_a_tiny_model_overfits_sixteen_samples():
         model.loss(model(inputs), inputs, torch.ones(12))[0].backward()
         optimizer.step()
     assert evaluation_loss() <= 0.1 * before
+
+
+@pytest.mark.parametrize("stage", ["enet", "cnet", "joint"])
+def test_the_model_reports_its_training_stage(stage):
+    assert tiny(stage).stage == stage

@@ -200,11 +200,6 @@ class ENetTrunk(nn.Module):
     ``forward(image (B, 3, S, S), attention (B, 1, S, S)) -> conv4_all (B, C4, S/8, S/8)``.
     """
 
-    @property
-    def stage(self) -> str:
-        """The training stage: ``"enet"``, ``"cnet"`` or ``"joint"``."""
-        return self.config.stage
-
     def __init__(self, config: EACNetConfig) -> None:
         super().__init__()
         self.convs = _vgg_convs(config, (1, 2, 3, 4), in_channels=3)
@@ -332,6 +327,11 @@ class EACNet(AUModel):
     (B, N) from the stage's head and ``attention`` (B, N, 100, 100): the landmark attention
     each AU's region gets (the two centres of that region; AUs sharing a region share the map).
     """
+
+    @property
+    def stage(self) -> str:
+        """The training stage: ``"enet"``, ``"cnet"`` or ``"joint"``."""
+        return self.config.stage
 
     def __init__(self, config: EACNetConfig) -> None:
         super().__init__()
