@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from aufacs.data.cache import AlignedCache
+from aufacs.data.dataset import batch_loader
 from aufacs.errors import AufacsError
 from aufacs.metrics import au_scores, landmark_summary
 from aufacs.models import AUModel
@@ -215,9 +216,9 @@ def evaluate_run(
     dtype = resolve_amp(amp, target_device)
     model = build_run_model(config, cache, pretrained=False).to(target_device)
     dataset = make_dataset(cache, split.test, model, train=False)
-    loader = DataLoader(
-        dataset, batch_size=batch_size or config.batch_size, shuffle=False,
-        num_workers=num_workers, pin_memory=target_device.type == "cuda",
+    loader = batch_loader(
+        dataset, batch_size or config.batch_size, num_workers=num_workers,
+        pin_memory=target_device.type == "cuda",
     )  # fmt: skip
     tables, summaries = [], []
     for epoch in chosen:

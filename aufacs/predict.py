@@ -57,7 +57,6 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
-from torch.utils.data import default_collate
 from tqdm.auto import tqdm
 
 from aufacs.aus import AUSet, au_column
@@ -447,8 +446,7 @@ def _aligned_inputs(
     crops = np.stack([crop for crop, _ in aligned])  # (F, S, S, 3)
     aligned_points = np.stack([p for _, p in aligned])  # (F, 49, 2)
     inputs = _FaceInputs(predictor, crops, aligned_points)
-    items = [inputs.dataset[i] for i in range(len(crops))]
-    batch = {k: v for k, v in default_collate(items).items() if k in _INPUT_KEYS}
+    batch = {k: v for k, v in inputs.dataset[np.arange(len(crops))].items() if k in _INPUT_KEYS}
     matrices = alignment_matrix(points, predictor.box_enlarge, predictor.size)
     return to_device(batch, predictor.device), matrices, inputs
 

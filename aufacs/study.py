@@ -38,7 +38,6 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from torch.utils.data import default_collate
 
 from aufacs.aus import au_column
 from aufacs.data.audit import audit
@@ -667,7 +666,7 @@ def load_epoch(parts: RunParts, run: Path | str, epoch: int) -> AUModel:
 def _samples(parts: RunParts, n: int, device: str) -> tuple[dict[str, torch.Tensor], np.ndarray]:
     """``n`` test items spread over the test set, as a batch, and their dataset indices."""
     indices = _spread(len(parts.test), n)
-    batch = default_collate([parts.test[int(i)] for i in indices])
+    batch = parts.test[indices]
     return {k: v.to(resolve_device(device)) for k, v in batch.items()}, indices
 
 

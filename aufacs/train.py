@@ -14,9 +14,10 @@ the run folder:
 
 **Resume.** Training again into the same folder continues after the last checkpoint
 (written atomically, so the last one on disk is complete) and drops the log rows of the
-unfinished epoch. Augmentations are drawn per item from a generator seeded by (seed, epoch,
-item), the shuffling from (seed, epoch), and torch's RNG (dropout) is restored from the
-checkpoint, so on CPU a resumed run ends with exactly the weights of an uninterrupted one.
+unfinished epoch. Augmentations are a hash of (seed, epoch, item) (see
+:mod:`aufacs.data.dataset`), the shuffling is seeded by (seed, epoch), and torch's RNG
+(dropout) is restored from the checkpoint, so on CPU a resumed run ends with exactly the
+weights of an uninterrupted one.
 
 **Distributed.** Under ``torchrun --nproc_per_node=W`` the same entry trains with
 DistributedDataParallel (gloo on CPU, nccl on CUDA); only rank 0 writes. ``batch_size`` is
@@ -52,12 +53,12 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.lr_scheduler import LambdaLR
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DistributedSampler
 from tqdm.auto import tqdm
 
 from aufacs.config import config_from_dict, save_config
 from aufacs.data.cache import META_FILE, AlignedCache
-from aufacs.data.dataset import AlignedFaceDataset
+from aufacs.data.dataset import AlignedFaceDataset, batch_loader
 from aufacs.data.prepare import CACHE_FOLDER, KINDS, dataset_split
 from aufacs.data.splits import N_FOLDS, Split
 from aufacs.data.stats import WEIGHT_SCHEMES, au_weights, occurrence_rates
@@ -289,37 +290,15 @@ def make_dataset(
     *,
     train: bool,
     flip: bool = True,
+    seed: int = 0,
 ) -> AlignedFaceDataset:
-    """The frames of ``subjects`` as the model's input spec wants them."""
+    """The frames of ``subjects`` as the model's input spec wants them; ``seed`` seeds the
+    training augmentations."""
     spec = model.input_spec
     return AlignedFaceDataset(
         cache, subjects=subjects, train=train, crop_size=spec.crop_size, resize_to=spec.resize_to,
-        mean=spec.mean, std=spec.std, flip=flip,
+        mean=spec.mean, std=spec.std, flip=flip, seed=seed,
     )  # fmt: skip
-
-
-class SeededItems(Dataset):
-    """A training data set whose item ``i`` of epoch ``e`` draws its augmentation from torch's
-    RNG seeded by (seed, e, i), so augmentations never depend on process history: not on
-    the worker or rank that loads the item, nor on what ran before. Call :meth:`set_epoch`
-    before each epoch."""
-
-    def __init__(self, dataset: AlignedFaceDataset, seed: int) -> None:
-        self.dataset = dataset
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
-        key = np.random.SeedSequence([self.seed, self.epoch, item]).generate_state(2)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(key[0]) << 32 | int(key[1]))
-            return self.dataset[item]
 
 
 def resolve_device(device: str, local_rank: int = 0) -> torch.device:
@@ -613,18 +592,19 @@ class Trainer:
                 f"= {share}"
             )
         split = fold_split(cache, kind, config.fold)
-        dataset = make_dataset(cache, split.train, model, train=True, flip=config.flip)
+        dataset = make_dataset(
+            cache, split.train, model, train=True, flip=config.flip, seed=config.seed
+        )
         weights = au_weights(occurrence_rates(dataset.labels), config.au_weights, cache.aus.aus)
         self.au_weights = torch.as_tensor(weights, dtype=torch.float32, device=self.device)
-        self.items = SeededItems(dataset, config.seed)
+        self.dataset = dataset
         self.sampler = DistributedSampler(
-            self.items, num_replicas=processes.world, rank=processes.rank, shuffle=True,
+            dataset, num_replicas=processes.world, rank=processes.rank, shuffle=True,
             seed=config.seed, drop_last=True,
         )  # fmt: skip
-        self.loader = DataLoader(
-            self.items, batch_size=config.batch_size // processes.world, sampler=self.sampler,
-            drop_last=True, num_workers=config.num_workers,
-            pin_memory=self.device.type == "cuda",
+        self.loader = batch_loader(
+            dataset, config.batch_size // processes.world, sampler=self.sampler, drop_last=True,
+            num_workers=config.num_workers, pin_memory=self.device.type == "cuda",
         )  # fmt: skip
         self.steps = min(len(self.loader), config.max_steps_per_epoch or len(self.loader))
         if self.steps == 0:
@@ -705,7 +685,7 @@ class Trainer:
         """One epoch (1-based number ``epoch``); returns the mean of the loss and each part."""
         self.net.train()
         self.sampler.set_epoch(epoch - 1)
-        self.items.set_epoch(epoch - 1)
+        self.dataset.set_epoch(epoch - 1)
         sums: dict[str, float] = {}
         bar = tqdm(
             total=self.steps, desc=f"epoch {epoch}/{self.config.epochs}", unit="step",

@@ -32,7 +32,7 @@ import random
 import shutil
 import statistics
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -47,12 +47,12 @@ from bench_jaa_step import (
     timing_arguments,
 )
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 from torchvision import transforms
 
 from aufacs.aus import MIRROR_49
 from aufacs.data.cache import AlignedCache
-from aufacs.data.dataset import AlignedFaceDataset
+from aufacs.data.dataset import AlignedFaceDataset, batch_loader
 from aufacs.data.prepare import PrepareConfig, prepare
 from aufacs.data.synthetic import SynthConfig, generate_synthetic
 
@@ -127,20 +127,18 @@ def endless(loader: DataLoader) -> Iterator:
 
 
 def throughput_rows(
-    datasets: dict[str, Dataset], workers: int, batch: int, batches: int, warmup: int, repeats: int
-) -> list[list[str]]:
-    """Time the loaders of ``datasets`` in alternating turns of ``batches`` batches; rows
-    ``[loader, workers, median s per turn, samples/s, speed-up]``, the speed-up of the last
-    loader over the first (median of per-round ratios; ratio of minima) on the last row."""
+    loaders: dict[str, Callable[[int], DataLoader]], workers: int, batch: int, batches: int,
+    warmup: int, repeats: int,
+) -> list[list[str]]:  # fmt: skip
+    """Time the loaders that ``loaders`` make for ``workers`` in alternating turns of
+    ``batches`` batches; rows ``[loader, workers, median s per turn, samples/s, speed-up]``,
+    the speed-up of the last loader over the first (median of per-round ratios; ratio of
+    minima) on the last row."""
     torch.manual_seed(0)
     random.seed(0)
     calls = {}
-    for name, dataset in datasets.items():
-        loader = DataLoader(
-            dataset, batch_size=batch, shuffle=True, num_workers=workers,
-            persistent_workers=workers > 0,
-        )  # fmt: skip
-        stream = endless(loader)
+    for name, make_loader in loaders.items():
+        stream = endless(make_loader(workers))
         calls[name] = lambda stream=stream: [next(stream) for _ in range(batches)]
     times = interleaved(calls, warmup, repeats)
     rows = []
@@ -168,10 +166,18 @@ def main() -> None:
     data = args.data or Path(tempfile.mkdtemp(prefix="aufacs_bench_data_"))
     try:
         cache = synthetic_cache(data, args.subjects, args.tasks, args.frames)
-        datasets = {
-            "official (PIL JPEG)": official_dataset(cache, data / "jpeg"),
-            "aufacs (cache)": AlignedFaceDataset(cache, train=True, crop_size=CROP),
-        }
+        official = official_dataset(cache, data / "jpeg")
+        ours = AlignedFaceDataset(cache, train=True, crop_size=CROP)
+        loaders = {
+            "official (PIL JPEG)": lambda workers: DataLoader(
+                official, batch_size=args.batch, shuffle=True, num_workers=workers,
+                persistent_workers=workers > 0,
+            ),
+            "aufacs (cache)": lambda workers: batch_loader(
+                ours, args.batch, sampler=RandomSampler(ours), num_workers=workers,
+                persistent_workers=workers > 0,
+            ),
+        }  # fmt: skip
         print(machine_description(args.threads))
         print(
             f"- data: {len(cache)} aligned {cache.size} px synthetic frames; crop {CROP}, "
@@ -181,7 +187,7 @@ def main() -> None:
         rows = []
         for workers in args.workers:
             rows += throughput_rows(
-                datasets, workers, args.batch, args.batches, args.warmup, args.repeats
+                loaders, workers, args.batch, args.batches, args.warmup, args.repeats
             )
         samples = args.batches * args.batch
         header = ["loader", "workers", f"median s per {samples} samples", "samples/s",

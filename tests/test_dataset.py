@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 
 from aufacs.aus import BP4D, MIRROR_49, RIGHT_EYE, mirror_landmarks
 from aufacs.data.cache import AlignedCache
-from aufacs.data.dataset import AlignedFaceDataset
+from aufacs.data.dataset import AlignedFaceDataset, batch_loader, hashed_draws
 from aufacs.data.table import empty_defects, landmark_frame
 from aufacs.errors import AufacsError
 
@@ -71,6 +71,27 @@ def test_the_default_collate_stacks_items_into_a_batch():
     assert batch["biocular"].shape == (4,)
 
 
+def test_a_list_of_items_gives_the_batch_the_default_collate_would_make():
+    dataset = AlignedFaceDataset(make_cache(), train=True, crop_size=CROP)
+    items = [4, 0, 3, 0]
+    batch = dataset[items]
+    stacked = default_collate([dataset[i] for i in items])
+    assert batch.keys() == stacked.keys()
+    for key, value in stacked.items():
+        assert value.dtype == batch[key].dtype
+        torch.testing.assert_close(batch[key], value, equal_nan=True)
+
+
+def test_the_batch_loader_yields_whole_batches_in_the_sampler_order():
+    dataset = AlignedFaceDataset(make_cache(), train=False, crop_size=CROP)
+    batches = list(batch_loader(dataset, 4))
+    assert len(batches) == 2
+    assert [b["index"].tolist() for b in batches] == [[0, 1, 2, 3], [4, 5]]
+    assert batches[0]["image"].shape == (4, 3, CROP, CROP)
+    kept = batch_loader(dataset, 4, sampler=[5, 4, 3, 2, 1, 0], drop_last=True)
+    assert [b["index"].tolist() for b in kept] == [[5, 4, 3, 2]]
+
+
 def test_a_test_item_is_the_normalised_centre_crop():
     cache = make_cache()
     item = AlignedFaceDataset(cache, train=False, crop_size=CROP)[2]
@@ -89,11 +110,10 @@ def test_the_centre_crop_of_176_from_200_starts_at_pixel_12():
 def test_random_crop_offsets_cover_every_integer_from_zero_to_the_slack():
     cache = make_cache(n=1)
     dataset = AlignedFaceDataset(cache, train=True, crop_size=SIZE - 2, flip=False)
-    torch.manual_seed(0)
-    shifts = {
-        tuple((cache.landmarks[0, 0] - dataset[0]["landmarks"][0].numpy()).round())
-        for _ in range(80)
-    }
+    shifts = set()
+    for epoch in range(80):
+        dataset.set_epoch(epoch)
+        shifts.add(tuple((cache.landmarks[0, 0] - dataset[0]["landmarks"][0].numpy()).round()))
     assert {x for x, _ in shifts} == {0.0, 1.0, 2.0}
     assert {y for _, y in shifts} == {0.0, 1.0, 2.0}
 
@@ -103,8 +123,8 @@ def test_a_flip_mirrors_the_image_and_the_landmarks_together():
     dataset = AlignedFaceDataset(cache, train=True, crop_size=SIZE)
     plain, mirrored = cache.landmarks[0], mirror_landmarks(cache.landmarks[0], SIZE)
     seen = set()
-    torch.manual_seed(0)
-    for _ in range(20):
+    for epoch in range(20):
+        dataset.set_epoch(epoch)
         item = dataset[0]
         flipped = bool(np.allclose(item["landmarks"].numpy(), mirrored))
         expected = cache.images[0][:, ::-1] if flipped else cache.images[0]
@@ -120,8 +140,9 @@ def test_after_a_flip_a_point_on_the_image_left_eye_is_on_the_right_eye():
     cache = make_cache(n=1, images=images)
     cache.table.loc[0, ["x19", "y19"]] = (5.0, 10.0)
     dataset = AlignedFaceDataset(cache, train=True, crop_size=SIZE)
-    torch.manual_seed(0)
-    item = next(i for i in (dataset[0] for _ in range(50)) if i["image"][0, 10, 5] < 1)
+    flipped = next(e for e in range(50) if hashed_draws(0, e, np.array([0]), 3)[0, 2] < 0.5)
+    dataset.set_epoch(flipped)
+    item = dataset[0]
     moved = MIRROR_49.index(19)
     assert moved in RIGHT_EYE
     assert item["landmarks"][moved].tolist() == [SIZE - 1 - 5, 10]
@@ -137,8 +158,9 @@ def test_mirroring_the_landmarks_twice_gives_them_back():
 def test_augmentation_does_not_change_the_cached_landmarks():
     dataset = AlignedFaceDataset(make_cache(), train=True, crop_size=CROP)
     before = dataset.landmarks.copy()
-    for _ in range(10):
-        dataset[1]
+    for epoch in range(10):
+        dataset.set_epoch(epoch)
+        dataset[[1, 1, 2]]
     np.testing.assert_array_equal(dataset.landmarks, before)
 
 
@@ -148,16 +170,30 @@ def test_test_items_are_the_same_every_time():
     assert all(torch.equal(first[k], second[k]) for k in first)
 
 
-def test_the_same_torch_seed_gives_the_same_augmented_batches():
-    dataset = AlignedFaceDataset(make_cache(), train=True, crop_size=CROP)
+def test_an_items_augmentation_depends_only_on_seed_epoch_and_item():
+    def crops(seed: int, epoch: int, items: list[int]) -> torch.Tensor:
+        dataset = AlignedFaceDataset(make_cache(), train=True, crop_size=CROP, seed=seed)
+        dataset.set_epoch(epoch)
+        return dataset[items]["landmarks"]
 
-    def epoch(seed: int) -> list[torch.Tensor]:
-        torch.manual_seed(seed)
-        loader = DataLoader(dataset, batch_size=2, shuffle=True)
-        return [batch["landmarks"] for batch in loader]
+    alone = crops(3, 1, [2])[0]
+    torch.rand(100)  # process history must not matter
+    assert torch.equal(crops(3, 1, [5, 2, 0])[1], alone)
+    assert not torch.equal(crops(3, 2, [2])[0], alone)
+    assert not torch.equal(crops(4, 1, [2])[0], alone)
 
-    assert all(torch.equal(a, b) for a, b in zip(epoch(3), epoch(3), strict=True))
-    assert not all(torch.equal(a, b) for a, b in zip(epoch(3), epoch(4), strict=True))
+
+def test_hashed_draws_are_uniform_and_independent_across_items_and_columns():
+    draws = hashed_draws(7, 0, np.arange(20_000), 3)
+    assert draws.shape == (20_000, 3) and draws.min() >= 0 and draws.max() < 1
+    np.testing.assert_allclose(draws.mean(axis=0), 0.5, atol=0.01)
+    assert np.abs(np.corrcoef(draws.T) - np.eye(3)).max() < 0.03
+    assert np.abs(np.corrcoef(draws[:-1, 0], draws[1:, 0])[0, 1]) < 0.03
+
+
+def test_a_negative_seed_is_refused():
+    with pytest.raises(AufacsError, match="seed"):
+        AlignedFaceDataset(make_cache(), train=True, crop_size=CROP, seed=-1)
 
 
 def test_resizing_before_the_crop_scales_landmarks_and_biocular():
