@@ -33,6 +33,7 @@ from aufacs.models import build_model
 from aufacs.models.jaa_net import JAANet
 from aufacs.recipes import lr_factor, recipe_for
 from aufacs.train import (
+    EPOCHS_FILE,
     TrainConfig,
     buffers_kept,
     checkpoint_path,
@@ -149,10 +150,17 @@ def test_a_batch_that_micro_batches_cannot_split_evenly_is_refused(data, tmp_pat
         train(tiny_config(data, tmp_path / "run", micro_batches=3))
 
 
-def test_mixed_precision_is_refused_on_cpu_but_auto_turns_it_off():
+def test_on_cpu_auto_precision_is_full_bf16_is_allowed_and_fp16_is_refused():
     assert resolve_amp("auto", torch.device("cpu")) is None
-    with pytest.raises(AufacsError, match="amp='bf16' needs a CUDA device"):
-        resolve_amp("bf16", torch.device("cpu"))
+    assert resolve_amp("bf16", torch.device("cpu")) == torch.bfloat16
+    with pytest.raises(AufacsError, match="amp='fp16' needs a CUDA device"):
+        resolve_amp("fp16", torch.device("cpu"))
+
+
+def test_a_bf16_run_on_cpu_trains_with_finite_losses(data, tmp_path):
+    run = train(tiny_config(data, tmp_path / "run", amp="bf16", epochs=1))
+    losses = pd.read_csv(run / EPOCHS_FILE)["loss"]
+    assert len(losses) == 1 and losses.map(math.isfinite).all()
 
 
 def test_checkpoints_load_with_weights_only_and_hold_the_whole_state(finished):
