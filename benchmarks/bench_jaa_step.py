@@ -2,6 +2,7 @@
 
     python benchmarks/bench_jaa_step.py                    # batch 8, crop 176, 2 threads
     python benchmarks/bench_jaa_step.py --repeats 9 --branch-schedule grouped
+    python benchmarks/bench_jaa_step.py --official-code ~/src/PyTorch-JAANet   # + the real code
 
 A step is what the official ``train_JAAv1.py`` does per batch: forward, the four losses
 (weighted softmax, Dice, landmark, attention refinement), backward, and an SGD step
@@ -16,6 +17,12 @@ per-sample Python loops. It is loaded with the aufacs model's weights, and aufac
 official PyTorch Dice variant (``dice="batch"``), so both compute the same function; the script
 prints both parameter counts and how far outputs and losses differ before timing.
 
+``--official-code DIR`` adds the official code itself, from a clone of PyTorch-JAANet that the
+user provides (its ``network.py`` and ``util.py`` are imported from DIR at run time; none of
+it ships with aufacs): the six modules built as ``train_JAAv1.py`` builds them, loaded with
+the same weights, and its step as that script's loop runs it per batch, with ``util.py``'s
+losses. It is timed as a third call, "official code", and checked like the reference.
+
 The two steps alternate in one process (the order flips every round), so load from other
 processes hits both alike. The figures are medians of wall time and of process CPU time (all
 threads); the speed-up is the median of the per-round ratios and, less disturbed by bursts of
@@ -29,13 +36,17 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import os
 import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import torch
 import torch.nn.functional as F
@@ -43,9 +54,11 @@ from torch import nn
 
 from aufacs.aus import BP4D_AUS
 from aufacs.data.align import biocular
+from aufacs.errors import AufacsError
 from aufacs.models.attention import JAA_AU_CENTRES
 from aufacs.models.jaa_net import JAANet, RegionLayer, build_jaa_net
 from aufacs.speed import count_parameters, device_name, example_batch
+from aufacs.train import autocast, resolve_amp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_jaa_net import (  # noqa: E402  (the naive official-layout pieces of the tests)
@@ -58,6 +71,9 @@ from test_jaa_net import (  # noqa: E402  (the naive official-layout pieces of t
 #: BP4D AU weights of the official release (Caffe ``BP4D_combine_1_2_weight.txt``).
 OFFICIAL_AU_WEIGHTS = (1.3451, 1.6916, 1.2479, 0.5613, 0.43292, 0.43562,
                        0.457, 0.54098, 1.4068, 0.7221, 1.4918, 1.667)  # fmt: skip
+
+#: ``train_JAAv1.py`` defaults: λ_au, λ_land, λ_refine and grad_enhance.
+LAMBDA_AU, LAMBDA_LAND, LAMBDA_REFINE, GRAD_ENHANCE = 1.0, 0.5, 2e-4, 2.0
 
 
 # --- shared by the benchmarks ------------------------------------------------------------------
@@ -122,11 +138,12 @@ STEP_HEADER = ["", "median wall s", "median CPU s", "min wall s"]
 
 
 def step_table(
-    times: dict[str, dict[str, list[float]]], reference: str, candidate: str
+    times: dict[str, dict[str, list[float]]], reference: str, candidate: str, *others: str
 ) -> list[list[str]]:
-    """Rows under :data:`STEP_HEADER` for both calls, then the speed-up of ``candidate`` over
-    ``reference``: the median of per-round ratios (wall, CPU) and the ratio of the minima
-    (the least disturbed estimate where other processes only ever add time)."""
+    """Rows under :data:`STEP_HEADER` for every call, then the speed-up of ``candidate`` over
+    ``reference`` (and over each of ``others``, the row then naming it): the median of
+    per-round ratios (wall, CPU) and the ratio of the minima (the least disturbed estimate
+    where other processes only ever add time)."""
     rows = [
         [
             name,
@@ -136,15 +153,18 @@ def step_table(
         ]
         for name, t in times.items()
     ]
-    ref, cand = times[reference], times[candidate]
-    rows.append(
-        [
-            "speed-up: median of per-round ratios; ratio of minima",
-            f"{median_ratio(ref['wall'], cand['wall']):.2f}x",
-            f"{median_ratio(ref['cpu'], cand['cpu']):.2f}x",
-            f"{min(ref['wall']) / min(cand['wall']):.2f}x",
-        ]
-    )
+    cand = times[candidate]
+    for name in (reference, *others):
+        ref = times[name]
+        over = f" over {name}" if others else ""
+        rows.append(
+            [
+                f"speed-up{over}: median of per-round ratios; ratio of minima",
+                f"{median_ratio(ref['wall'], cand['wall']):.2f}x",
+                f"{median_ratio(ref['cpu'], cand['cpu']):.2f}x",
+                f"{min(ref['wall']) / min(cand['wall']):.2f}x",
+            ]
+        )
     return rows
 
 
@@ -152,6 +172,52 @@ def rounds_line(times: dict[str, dict[str, list[float]]]) -> str:
     """A markdown line with every round's wall time per call, seconds."""
     parts = [name + " " + ", ".join(f"{w:.2f}" for w in run["wall"]) for name, run in times.items()]
     return "- wall s per round: " + "; ".join(parts)
+
+
+# --- where the official layouts keep their weights --------------------------------------------
+
+
+@dataclass(frozen=True)
+class OfficialLayout:
+    """The modules of an official-layout JAA-Net v1 that take aufacs's weights.
+
+    ``region_layers``: per region layer, its first conv, its closing BatchNorm and, per
+    partitioned branch (8 x 8, 4 x 4, 2 x 2 cells), the per-cell BatchNorms and convs, cells in
+    row-major order. The stacks are conv / BN / ReLU / pooling sequences in aufacs's layer
+    order; ``refine`` and ``local`` hold one per AU. The heads are two Linear layers each."""
+
+    region_layers: Sequence[tuple[nn.Module, nn.Module, Sequence[tuple[nn.ModuleList, ...]]]]
+    align_feat: nn.Sequential
+    align_output: nn.Sequential
+    refine: Sequence[nn.Sequential]
+    local: Sequence[nn.Sequential]
+    global_au_feat: nn.Sequential
+    au_net: nn.Sequential
+
+
+def load_official(layout: OfficialLayout, model: JAANet) -> None:
+    """Copy ``model``'s parameters and statistics into the official-layout modules."""
+    for k, (conv, norm, branches) in zip((0, 2), layout.region_layers, strict=True):
+        ours = model.region_learning[k]
+        copy_slice(ours.conv, 0, 1, conv)
+        copy_slice(ours.norm, 0, 1, norm)
+        for branch, (norms, convs) in zip(ours.branches, branches, strict=True):
+            cells = branch.grid**2
+            for cell, (cell_norm, cell_conv) in enumerate(zip(norms, convs, strict=True)):
+                copy_slice(branch.norm, cell, cells, cell_norm)
+                copy_slice(branch.conv, cell, cells, cell_conv)
+    pairs = [
+        (model.align_net.features, [layout.align_feat]),
+        (model.global_au_feat, [layout.global_au_feat]),
+        (model.attention_refine, layout.refine),
+        (model.local_au_net.branches, layout.local),
+    ]
+    for stack, officials in pairs:
+        for k, official in enumerate(officials):
+            for layer, official_layer in zip(stack, official, strict=True):
+                copy_slice(layer, k, len(officials), official_layer)
+    layout.align_output.load_state_dict(model.align_net.head.state_dict())
+    layout.au_net.load_state_dict(model.au_net.state_dict())
 
 
 # --- the official structure --------------------------------------------------------------------
@@ -276,8 +342,24 @@ class OfficialJAANet(nn.Module):
             self.au_net,
         ]
         return [
-            {"params": m.parameters(), "lr_mult": 2.0 if m is self.refine else 1.0} for m in modules
+            {"params": m.parameters(), "lr_mult": GRAD_ENHANCE if m is self.refine else 1.0}
+            for m in modules
         ]
+
+    def layout(self) -> OfficialLayout:
+        """Where this reference keeps the weights aufacs's model has."""
+        return OfficialLayout(
+            region_layers=[
+                (layer.conv, layer.norm, [(b.norms, b.convs) for b in layer.branches])
+                for layer in self.region_learning[::2]
+            ],
+            align_feat=self.align_feat,
+            align_output=self.align_output,
+            refine=self.refine,
+            local=self.local_branches,
+            global_au_feat=self.global_au_feat,
+            au_net=self.au_net,
+        )
 
 
 def official_loss(out: dict[str, torch.Tensor], batch: dict, weight: torch.Tensor) -> torch.Tensor:
@@ -298,32 +380,132 @@ def official_loss(out: dict[str, torch.Tensor], batch: dict, weight: torch.Tenso
     resized = F.interpolate(out["initial"], size=out["refined"].size(2)).detach().flatten(2)
     refine = [bce(refined[:, i], resized[:, i]).unsqueeze(0) for i in range(refined.size(1))]
     au_loss = torch.cat(softmax).mean() + torch.cat(dice).mean()
-    return au_loss + 0.5 * torch.cat(land).mean() + (2e-4 / 2.0) * torch.cat(refine).sum()
+    return (
+        LAMBDA_AU * au_loss
+        + LAMBDA_LAND * torch.cat(land).mean()
+        + (LAMBDA_REFINE / GRAD_ENHANCE) * torch.cat(refine).sum()
+    )
 
 
-def load_official(reference: OfficialJAANet, model: JAANet) -> None:
-    """Copy ``model``'s parameters and statistics into the official-layout ``reference``."""
-    for k in (0, 2):  # the two region layers
-        ours, theirs = model.region_learning[k], reference.region_learning[k]
-        copy_slice(ours.conv, 0, 1, theirs.conv)
-        copy_slice(ours.norm, 0, 1, theirs.norm)
-        for branch, official in zip(ours.branches, theirs.branches, strict=True):
-            cells = branch.grid**2
-            for cell in range(cells):
-                copy_slice(branch.norm, cell, cells, official.norms[cell])
-                copy_slice(branch.conv, cell, cells, official.convs[cell])
-    pairs = [
-        (model.align_net.features, [reference.align_feat]),
-        (model.global_au_feat, [reference.global_au_feat]),
-        (model.attention_refine, reference.refine),
-        (model.local_au_net.branches, reference.local_branches),
-    ]
-    for stack, officials in pairs:
-        for k, official in enumerate(officials):
-            for layer, official_layer in zip(stack, official, strict=True):
-                copy_slice(layer, k, len(officials), official_layer)
-    reference.align_output.load_state_dict(model.align_net.head.state_dict())
-    reference.au_net.load_state_dict(model.au_net.state_dict())
+# --- the official code itself (a user's clone, imported at run time) ---------------------------
+
+#: What the harness uses from each official file.
+OFFICIAL_NAMES = {
+    "network": ("HMRegionLearning", "AlignNet", "LocalAttentionRefine", "LocalAUNetv1",
+                "HLFeatExtractor", "AUNet"),
+    "util": ("au_softmax_loss", "au_dice_loss", "landmark_loss", "attention_refine_loss"),
+}  # fmt: skip
+
+
+def import_official(folder: Path) -> dict[str, ModuleType]:
+    """Import ``network.py`` and ``util.py`` from a PyTorch-JAANet clone at ``folder``, under
+    private module names (nothing is added to ``sys.path``)."""
+    modules = {}
+    for name, needed in OFFICIAL_NAMES.items():
+        path = folder / f"{name}.py"
+        if not path.is_file():
+            raise AufacsError(
+                f"--official-code {folder}: no {name}.py there; expected a clone of "
+                "ZhiwenShao/PyTorch-JAANet holding network.py and util.py"
+            )
+        spec = importlib.util.spec_from_file_location(f"_official_jaanet_{name}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        missing = [n for n in needed if not hasattr(module, n)]
+        if missing:
+            raise AufacsError(
+                f"--official-code {path} lacks {', '.join(missing)}; expected the file of "
+                "ZhiwenShao/PyTorch-JAANet"
+            )
+        modules[name] = module
+    return modules
+
+
+class OfficialCode(nn.Module):
+    """The official JAA-Net v1 as ``train_JAAv1.py`` builds it with its defaults (crop 176,
+    map size 44, 12 AUs, 49 landmarks, unit_dim 8, ``LocalAUNetv1``, AUNet input 12000): the
+    six official modules under their official names, run and scored by the official code."""
+
+    def __init__(self, modules: dict[str, ModuleType]) -> None:
+        super().__init__()
+        network, unit = modules["network"], 8
+        self.util = modules["util"]
+        self.region_learning = network.HMRegionLearning(input_dim=3, unit_dim=unit)
+        self.align_net = network.AlignNet(
+            crop_size=176, map_size=44, au_num=12, land_num=49, input_dim=unit * 8
+        )
+        self.local_attention_refine = network.LocalAttentionRefine(au_num=12, unit_dim=unit)
+        self.local_au_net = network.LocalAUNetv1(au_num=12, input_dim=unit * 8, unit_dim=unit)
+        self.global_au_feat = network.HLFeatExtractor(input_dim=unit * 8, unit_dim=unit)
+        self.au_net = network.AUNet(au_num=12, input_dim=12000, unit_dim=unit)
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The official forward of a training batch: (B, 3, 176, 176) -> ``scores`` (B, 2, 12)
+        log-softmax, ``landmarks`` (B, 98), ``initial`` (B, 12, 52, 52) CPU maps, ``refined``
+        (B, 12, 44, 44)."""
+        region_feat = self.region_learning(image)
+        align_feat, align_output, aus_map = self.align_net(region_feat)
+        output_aus_map = self.local_attention_refine(aus_map.detach())
+        local_feat = self.local_au_net(region_feat, output_aus_map)
+        global_feat = self.global_au_feat(region_feat)
+        scores = self.au_net(torch.cat((align_feat, global_feat, local_feat), 1))
+        return {
+            "scores": scores,
+            "landmarks": align_output,
+            "initial": aus_map,
+            "refined": output_aus_map,
+        }
+
+    def loss(self, out: dict[str, torch.Tensor], batch: dict, weight: torch.Tensor) -> torch.Tensor:
+        """The total loss from ``util.py``'s four functions with ``train_JAAv1.py``'s lambdas."""
+        util, au = self.util, batch["au"].long()
+        au_loss = util.au_softmax_loss(out["scores"], au, weight=weight) + util.au_dice_loss(
+            out["scores"], au, weight=weight
+        )
+        land = util.landmark_loss(
+            out["landmarks"], batch["landmarks"].flatten(1), batch["biocular"]
+        )
+        resized = F.interpolate(out["initial"], size=out["refined"].size(2))
+        refine = util.attention_refine_loss(out["refined"], resized.detach())
+        return LAMBDA_AU * au_loss + LAMBDA_LAND * land + (LAMBDA_REFINE / GRAD_ENHANCE) * refine
+
+    def optimizer_groups(self) -> list[dict]:
+        """The official six groups in the official order; the refinement's ``lr`` x 2."""
+        modules = [
+            self.region_learning,
+            self.align_net,
+            self.local_attention_refine,
+            self.local_au_net,
+            self.global_au_feat,
+            self.au_net,
+        ]
+        return [
+            {
+                "params": filter(lambda p: p.requires_grad, m.parameters()),
+                "lr_mult": GRAD_ENHANCE if m is self.local_attention_refine else 1.0,
+            }
+            for m in modules
+        ]
+
+    def layout(self) -> OfficialLayout:
+        """Where the official modules keep the weights aufacs's model has."""
+        branches = ("local_conv_branch1", "local_conv_branch2", "local_conv_branch3")
+        return OfficialLayout(
+            region_layers=[
+                (
+                    layer.conv,
+                    layer.bn,
+                    [(getattr(layer, b).bns, getattr(layer, b).convs) for b in branches],
+                )
+                for layer in self.region_learning.multiscale_feat[::2]
+            ],
+            align_feat=self.align_net.align_feat.feat_extract,
+            align_output=self.align_net.align_output,
+            refine=self.local_attention_refine.local_aus_attention,
+            local=[b.feat_extract for b in self.local_au_net.local_aus_branch],
+            global_au_feat=self.global_au_feat.feat_extract,
+            au_net=self.au_net.au_output,
+        )
 
 
 # --- the benchmark -----------------------------------------------------------------------------
@@ -359,22 +541,16 @@ def sgd(groups: list[dict]) -> torch.optim.SGD:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    timing_arguments(parser, threads=2, repeats=5)
-    parser.add_argument("--branch-schedule", default="auto", help="aufacs branch_schedule")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    print(machine_description(args.threads))
-
-    torch.manual_seed(0)
-    model = build_jaa_net(12, dice="batch", branch_schedule=args.branch_schedule)
-    batch = training_batch(model, args.batch)
-    place_landmark_head(model, batch["landmarks"][0])
-    reference = OfficialJAANet()
-    load_official(reference, model)
-    weight = torch.tensor(OFFICIAL_AU_WEIGHTS)
-
+def same_function(
+    model: JAANet,
+    reference: nn.Module,
+    loss: Callable[[dict, dict, torch.Tensor], torch.Tensor],
+    batch: dict[str, torch.Tensor],
+    weight: torch.Tensor,
+) -> tuple[float, float, float, float]:
+    """How far an official-layout ``reference`` (``forward(image)`` -> dict, scored by
+    ``loss``) is from ``model``: max |Δ AU probability| and max |Δ initial attention| in eval
+    mode, then both training-mode losses. Leaves both in training mode."""
     model.eval()
     reference.eval()
     with torch.no_grad():
@@ -385,36 +561,111 @@ def main() -> None:
     reference.train()
     with torch.no_grad():
         our_loss = model.loss(model(batch), batch, weight)[0].item()
-        their_loss = official_loss(reference(batch["image"]), batch, weight).item()
-    print(
-        f"- parameters: aufacs {count_parameters(model):,}, "
-        f"official structure {count_parameters(reference):,}"
+        their_loss = loss(reference(batch["image"]), batch, weight).item()
+    return prob_gap, map_gap, our_loss, their_loss
+
+
+def official_step(
+    reference: nn.Module,
+    loss: Callable[[dict, dict, torch.Tensor], torch.Tensor],
+    batch: dict[str, torch.Tensor],
+    weight: torch.Tensor,
+) -> Callable[[], None]:
+    """One training step of an official-layout ``reference`` as ``train_JAAv1.py``'s loop runs
+    it per batch: zero the gradients, forward, ``loss``, backward, SGD step."""
+    optimizer = sgd(reference.optimizer_groups())
+
+    def step() -> None:
+        optimizer.zero_grad()
+        loss(reference(batch["image"]), batch, weight).backward()
+        optimizer.step()
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    timing_arguments(parser, threads=2, repeats=5)
+    parser.add_argument("--branch-schedule", default="auto", help="aufacs branch_schedule")
+    parser.add_argument(
+        "--amp", choices=["off", "bf16"], default="off",
+        help="aufacs's precision: off (float32, the same function) or bf16 autocast, as "
+        "`aufacs train --amp bf16` runs it",
+    )  # fmt: skip
+    parser.add_argument(
+        "--official-code",
+        type=Path,
+        metavar="DIR",
+        help="a clone of ZhiwenShao/PyTorch-JAANet (network.py, util.py) to time as well",
     )
-    print(
-        f"- same function: max |Δ AU probability| (eval) {prob_gap:.1e}, max |Δ initial "
-        f"attention| {map_gap:.1e}; training loss {our_loss:.5f} vs {their_loss:.5f}"
-    )
+    args = parser.parse_args()
+    modules = None
+    if args.official_code is not None:
+        try:
+            modules = import_official(args.official_code.expanduser())
+        except AufacsError as error:
+            parser.error(str(error))
+        # util.py's losses pass size_average / reduce, which torch 2 accepts with a warning.
+        warnings.filterwarnings("ignore", "size_average and reduce args will be deprecated")
+    torch.set_num_threads(args.threads)
+    print(machine_description(args.threads))
+
+    torch.manual_seed(0)
+    model = build_jaa_net(12, dice="batch", branch_schedule=args.branch_schedule)
+    batch = training_batch(model, args.batch)
+    place_landmark_head(model, batch["landmarks"][0])
+    weight = torch.tensor(OFFICIAL_AU_WEIGHTS)
+    references = {"official structure": (OfficialJAANet(), official_loss)}
+    if modules is not None:
+        code = OfficialCode(modules)
+        references["official code"] = (code, code.loss)
+
+    calls = {}
+    for name, (reference, loss) in references.items():
+        load_official(reference.layout(), model)
+        prob_gap, map_gap, our_loss, their_loss = same_function(
+            model, reference, loss, batch, weight
+        )
+        print(
+            f"- parameters: aufacs {count_parameters(model):,}, "
+            f"{name} {count_parameters(reference):,}"
+        )
+        print(
+            f"- same function as {name}: max |Δ AU probability| (eval) {prob_gap:.1e}, max "
+            f"|Δ initial attention| {map_gap:.1e}; training loss {our_loss:.5f} vs "
+            f"{their_loss:.5f}"
+        )
+        calls[name] = official_step(reference, loss, batch, weight)
 
     our_opt = sgd(model.optimizer_param_groups())
-    their_opt = sgd(reference.optimizer_groups())
+    precision = autocast(torch.device("cpu"), resolve_amp(args.amp, torch.device("cpu")))
+    ours = "aufacs" if args.amp == "off" else f"aufacs, {args.amp} autocast"
+    if args.amp != "off":
+        model.eval()
+        with torch.no_grad():
+            full = model(batch).au_prob
+            with precision:
+                mixed = model(batch).au_prob
+        model.train()
+        gap = (full - mixed).abs().max()
+        print(f"- {ours}: max |Δ AU probability| (eval) from float32 {gap:.1e}")
 
     def our_step() -> None:
         our_opt.zero_grad(set_to_none=True)
-        model.loss(model(batch), batch, weight)[0].backward()
+        with precision:
+            loss = model.loss(model(batch), batch, weight)[0]
+        loss.backward()
         our_opt.step()
 
-    def their_step() -> None:
-        their_opt.zero_grad(set_to_none=True)
-        official_loss(reference(batch["image"]), batch, weight).backward()
-        their_opt.step()
-
-    calls = {"official structure": their_step, "aufacs": our_step}
+    calls[ours] = our_step
     times = interleaved(calls, args.warmup, args.repeats)
     print(
         f"\nJAA-Net v1 training step, batch {args.batch}, crop 176, branch_schedule "
-        f"{args.branch_schedule!r}; warm-up {args.warmup}, {args.repeats} timed rounds\n"
+        f"{args.branch_schedule!r}, aufacs amp {args.amp!r}; warm-up {args.warmup}, "
+        f"{args.repeats} timed rounds\n"
     )
-    print(markdown_table(STEP_HEADER, step_table(times, *calls)))
+    others = [name for name in references if name != "official structure"]
+    print(markdown_table(STEP_HEADER, step_table(times, "official structure", ours, *others)))
     print(rounds_line(times))
     print(load_line())
 
