@@ -23,6 +23,11 @@ it ships with aufacs): the six modules built as ``train_JAAv1.py`` builds them, 
 the same weights, and its step as that script's loop runs it per batch, with ``util.py``'s
 losses. It is timed as a third call, "official code", and checked like the reference.
 
+aufacs's step is the engine's: ``aufacs.train.make_optimizer`` gives the same SGD, as one
+fused kernel from torch 2.4 on. ``--amp bf16`` runs its forward pass and losses under bf16
+autocast, as ``aufacs train --amp bf16`` does; the script then prints how far its AU
+probabilities are from float32's, since the function is no longer bit-for-bit the same.
+
 The two steps alternate in one process (the order flips every round), so load from other
 processes hits both alike. The figures are medians of wall time and of process CPU time (all
 threads); the speed-up is the median of the per-round ratios and, less disturbed by bursts of
@@ -58,7 +63,7 @@ from aufacs.errors import AufacsError
 from aufacs.models.attention import JAA_AU_CENTRES
 from aufacs.models.jaa_net import JAANet, RegionLayer, build_jaa_net
 from aufacs.speed import count_parameters, device_name, example_batch
-from aufacs.train import autocast, resolve_amp
+from aufacs.train import TrainConfig, autocast, make_optimizer, resolve_amp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_jaa_net import (  # noqa: E402  (the naive official-layout pieces of the tests)
@@ -637,7 +642,9 @@ def main() -> None:
         )
         calls[name] = official_step(reference, loss, batch, weight)
 
-    our_opt = sgd(model.optimizer_param_groups())
+    recipe = TrainConfig(model="jaa_net", optimizer="sgd", lr=0.01, momentum=0.9,
+                         weight_decay=5e-4, nesterov=True)  # fmt: skip
+    our_opt = make_optimizer(model, recipe)  # the engine's optimiser: the same SGD, fused
     precision = autocast(torch.device("cpu"), resolve_amp(args.amp, torch.device("cpu")))
     ours = "aufacs" if args.amp == "off" else f"aufacs, {args.amp} autocast"
     if args.amp != "off":
