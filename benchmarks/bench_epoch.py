@@ -102,7 +102,7 @@ def main() -> None:
                         help="steps per timed epoch; 0: one whole epoch (default 20)")  # fmt: skip
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--amp", default="auto", help="auto, bf16, fp16 or off")
-    parser.add_argument("--workers", type=int, default=2, help="data-loading processes")
+    parser.add_argument("--workers", type=int, default=0, help="data-loading processes (default 0)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args()
     if args.frames < 8 or args.steps < 0:
