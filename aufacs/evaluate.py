@@ -71,7 +71,8 @@ class EvaluateConfig:
     )
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
     amp: str = field(
-        default="auto", metadata={"help": "mixed precision on CUDA: auto, bf16, fp16 or off"}
+        default="auto",
+        metadata={"help": "mixed precision: auto (CUDA only), bf16 (CUDA or CPU), fp16 or off"},
     )
     threshold: float = field(default=0.5, metadata={"help": "probability threshold of 'present'"})
     num_workers: int = field(default=0, metadata={"help": "data-loading worker processes"})
