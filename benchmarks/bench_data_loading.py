@@ -5,15 +5,18 @@
 
 Both pipelines make JAA-Net training batches from the same aligned 200 x 200 faces: a random
 176 x 176 crop, a horizontal flip with probability 0.5 that mirrors the 49 landmarks,
-normalisation to [-1, 1], and the default collate into batches of 8.
+normalisation to [-1, 1], and batches of 8.
 
-- **aufacs**: :class:`aufacs.data.dataset.AlignedFaceDataset` over the cache that
-  :func:`aufacs.data.prepare.prepare` builds (a memory-mapped uint8 array).
+- **aufacs**: the engine's loader, :func:`aufacs.data.dataset.batch_loader` over an
+  :class:`~aufacs.data.dataset.AlignedFaceDataset` on the cache that
+  :func:`aufacs.data.prepare.prepare` builds (a memory-mapped uint8 array); the data set makes
+  each batch in one call.
 - **official**: the aligned crops written as JPEG files (``cv2.imwrite`` at its default
   quality, as the official ``face_transform.py`` does) and read back as the official
   ``data_list.ImageList`` and ``pre_process.image_train`` do: PIL open and RGB convert,
   ``random.randint`` offsets and flip, a torchvision ``Compose`` of crop, flip, ``ToTensor``
-  and ``Normalize`` built per sample, and the landmark shift and mirroring in numpy.
+  and ``Normalize`` built per sample, the landmark shift and mirroring in numpy, and the
+  default collate.
 
 The data are a small synthetic set (SynthBP4D, generated into ``--data`` unless a cache is
 already there). Each timed turn draws ``--batches`` batches from an endless pass over the
