@@ -39,6 +39,7 @@ from aufacs.errors import AufacsError
 from aufacs.metrics import au_scores, landmark_summary
 from aufacs.models import AUModel
 from aufacs.train import (
+    AMP_HELP,
     autocast,
     build_run_model,
     cache_folder,
@@ -70,10 +71,7 @@ class EvaluateConfig:
         default=None, metadata={"help": "evaluation batch size (default: the training one)"}
     )
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
-    amp: str = field(
-        default="auto",
-        metadata={"help": "mixed precision: auto (CUDA only), bf16 (CUDA or CPU), fp16 or off"},
-    )
+    amp: str = field(default="auto", metadata={"help": AMP_HELP})
     threshold: float = field(default=0.5, metadata={"help": "probability threshold of 'present'"})
     num_workers: int = field(default=0, metadata={"help": "data-loading worker processes"})
     progress: bool = field(default=True, metadata={"help": "show progress bars"})

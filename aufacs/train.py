@@ -74,6 +74,8 @@ CONFIG_FILE = "config.json"
 CHECKPOINT_FOLDER = "checkpoints"
 ITERATIONS_FILE = "iterations.csv"
 EPOCHS_FILE = "epochs.csv"
+#: What the ``amp`` option of training and evaluation accepts (see :func:`resolve_amp`).
+AMP_HELP = "mixed precision: auto (bf16 or fp16 on CUDA, off on CPU), bf16, fp16 (CUDA) or off"
 #: The first torch with fused SGD and AdamW kernels for CPU tensors (CUDA had them earlier).
 FUSED_OPTIMIZERS_SINCE = "2.4"
 #: Version of the checkpoint layout written by :func:`save_checkpoint`.
@@ -132,10 +134,7 @@ class TrainConfig:
     )
     flip: bool = field(default=True, metadata={"help": "random horizontal flips in training"})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
-    amp: str = field(
-        default="auto",
-        metadata={"help": "mixed precision: auto (CUDA only), bf16 (CUDA or CPU), fp16 or off"},
-    )
+    amp: str = field(default="auto", metadata={"help": AMP_HELP})
     deterministic: bool = field(
         default=False, metadata={"help": "use deterministic algorithms only (slower on CUDA)"}
     )
