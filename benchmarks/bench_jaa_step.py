@@ -346,10 +346,7 @@ class OfficialJAANet(nn.Module):
             self.global_au_feat,
             self.au_net,
         ]
-        return [
-            {"params": m.parameters(), "lr_mult": GRAD_ENHANCE if m is self.refine else 1.0}
-            for m in modules
-        ]
+        return official_groups(modules, self.refine)
 
     def layout(self) -> OfficialLayout:
         """Where this reference keeps the weights aufacs's model has."""
@@ -484,13 +481,7 @@ class OfficialCode(nn.Module):
             self.global_au_feat,
             self.au_net,
         ]
-        return [
-            {
-                "params": filter(lambda p: p.requires_grad, m.parameters()),
-                "lr_mult": GRAD_ENHANCE if m is self.local_attention_refine else 1.0,
-            }
-            for m in modules
-        ]
+        return official_groups(modules, self.local_attention_refine)
 
     def layout(self) -> OfficialLayout:
         """Where the official modules keep the weights aufacs's model has."""
@@ -533,6 +524,18 @@ def place_landmark_head(model: JAANet, landmarks: torch.Tensor) -> None:
     with torch.no_grad():
         head.weight.mul_(0.01)
         head.bias.copy_(landmarks.flatten())
+
+
+def official_groups(modules: Sequence[nn.Module], refine: nn.Module) -> list[dict]:
+    """One optimiser group per official module, in order; ``refine`` (the attention
+    refinement) at ``GRAD_ENHANCE`` times the learning rate."""
+    return [
+        {
+            "params": [p for p in m.parameters() if p.requires_grad],
+            "lr_mult": GRAD_ENHANCE if m is refine else 1.0,
+        }
+        for m in modules
+    ]
 
 
 def sgd(groups: list[dict]) -> torch.optim.SGD:
