@@ -14,8 +14,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from aufacs.config import add_config_arguments, config_from_args
-from aufacs.errors import AufacsError
+from aufacs.core.config import add_config_arguments, config_from_args
+from aufacs.core.errors import AufacsError
 
 
 def _synth(args: argparse.Namespace) -> None:
@@ -53,12 +53,13 @@ def _audit(args: argparse.Namespace) -> None:
 
 
 def _prepare(args: argparse.Namespace) -> None:
-    from aufacs.data.prepare import PrepareConfig, cache_dir, prepare
+    from aufacs.data.prepare import PrepareConfig, cache_folder, prepare
 
     config = config_from_args(PrepareConfig, args)
     prepared = prepare(config)
-    _print_audit(prepared.report, cache_dir(config))
-    print(f"cached {len(prepared.cache)} aligned faces in {cache_dir(config)}")
+    folder = cache_folder(config.data, config.cache)
+    _print_audit(prepared.report, folder)
+    print(f"cached {len(prepared.cache)} aligned faces in {folder}")
 
 
 def _print_audit(report, folder: Path) -> None:
@@ -73,8 +74,8 @@ def _print_audit(report, folder: Path) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from aufacs.config import load_config
-    from aufacs.train import TrainConfig, train
+    from aufacs.core.config import load_config
+    from aufacs.engine.train import TrainConfig, train
 
     base = load_config(TrainConfig, args.config) if args.config else None
     run = train(config_from_args(TrainConfig, args, base=base))
@@ -82,14 +83,14 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from aufacs.evaluate import EvaluateConfig, evaluate
+    from aufacs.analysis.evaluate import EvaluateConfig, evaluate
 
     summary = evaluate(config_from_args(EvaluateConfig, args))
     print(summary.to_string(index=False))
 
 
 def _predict(args: argparse.Namespace) -> None:
-    from aufacs.predict import PredictConfig, predict_paths
+    from aufacs.inference.predict import PredictConfig, predict_paths
 
     config = config_from_args(PredictConfig, args)
     table = predict_paths(dataclasses.replace(config, paths=tuple(args.inputs)))
@@ -100,8 +101,8 @@ def _predict(args: argparse.Namespace) -> None:
 
 
 def _study(args: argparse.Namespace) -> None:
-    from aufacs.config import load_config
-    from aufacs.study import StudyConfig, run_study
+    from aufacs.core.config import load_config
+    from aufacs.report.study import StudyConfig, run_study
 
     base = load_config(StudyConfig, args.config) if args.config else None
     run_study(config_from_args(StudyConfig, args, base=base))
@@ -120,12 +121,12 @@ def _add(
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
+    from aufacs.analysis.evaluate import EvaluateConfig
     from aufacs.data.prepare import PrepareConfig
     from aufacs.data.synthetic import SynthConfig
-    from aufacs.evaluate import EvaluateConfig
-    from aufacs.predict import PredictConfig
-    from aufacs.study import StudyConfig
-    from aufacs.train import TrainConfig
+    from aufacs.engine.train import TrainConfig
+    from aufacs.inference.predict import PredictConfig
+    from aufacs.report.study import StudyConfig
 
     parser = argparse.ArgumentParser(prog="aufacs", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", required=True)

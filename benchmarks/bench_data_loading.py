@@ -53,7 +53,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 from torchvision import transforms
 
-from aufacs.aus import MIRROR_49
+from aufacs.core.aus import MIRROR_49
 from aufacs.data.cache import AlignedCache
 from aufacs.data.dataset import AlignedFaceDataset, batch_loader
 from aufacs.data.prepare import PrepareConfig, prepare

@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 from bench_jaa_step import load_line, machine_description
 
+from aufacs.analysis.speed import device_name
 from aufacs.data.cache import (
     DEFECTS_FILE,
     IMAGES_FILE,
@@ -42,8 +43,7 @@ from aufacs.data.cache import (
 from aufacs.data.prepare import PrepareConfig, dataset_split, prepare
 from aufacs.data.synthetic import SynthConfig, generate_synthetic
 from aufacs.data.table import FrameTable
-from aufacs.speed import device_name
-from aufacs.train import EPOCHS_FILE, TrainConfig, resolve_device, train
+from aufacs.engine.train import EPOCHS_FILE, TrainConfig, resolve_device, train
 
 EPOCHS_PUBLISHED = 12
 HOURS_PUBLISHED = 50.0

@@ -23,7 +23,7 @@ it ships with aufacs): the six modules built as ``train_JAAv1.py`` builds them, 
 the same weights, and its step as that script's loop runs it per batch, with ``util.py``'s
 losses. It is timed as a third call, "official code", and checked like the reference.
 
-aufacs's step is the engine's: ``aufacs.train.make_optimizer`` gives the same SGD, as one
+aufacs's step is the engine's: ``aufacs.engine.train.make_optimizer`` gives the same SGD, as one
 fused kernel from torch 2.4 on. ``--amp bf16`` runs its forward pass and losses under bf16
 autocast, as ``aufacs train --amp bf16`` does; the script then prints how far its AU
 probabilities are from float32's, since the function is no longer bit-for-bit the same.
@@ -57,13 +57,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aufacs.aus import BP4D_AUS
+from aufacs.analysis.speed import count_parameters, device_name, example_batch
+from aufacs.core.aus import BP4D_AUS
+from aufacs.core.errors import AufacsError
 from aufacs.data.align import biocular
-from aufacs.errors import AufacsError
+from aufacs.engine.train import TrainConfig, autocast, make_optimizer, resolve_amp
 from aufacs.models.attention import JAA_AU_CENTRES
 from aufacs.models.jaa_net import JAANet, RegionLayer, build_jaa_net
-from aufacs.speed import count_parameters, device_name, example_batch
-from aufacs.train import TrainConfig, autocast, make_optimizer, resolve_amp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_jaa_net import (  # noqa: E402  (the naive official-layout pieces of the tests)

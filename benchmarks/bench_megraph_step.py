@@ -39,9 +39,9 @@ from bench_jaa_step import (
 )
 from torch import nn
 
-from aufacs.losses import edge_cross_entropy, weighted_asymmetric_loss
+from aufacs.analysis.speed import count_parameters
+from aufacs.models.losses import edge_cross_entropy, weighted_asymmetric_loss
 from aufacs.models.me_graph_au import build_me_graph_au, convert_official_state_dict
-from aufacs.speed import count_parameters
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_me_graph_au import RefMEFARG  # noqa: E402  (the naive official-layout reference)

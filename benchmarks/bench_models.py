@@ -6,7 +6,7 @@ and, with ``--train-step``, a training step (forward, the model's own loss, back
     python benchmarks/bench_models.py --model jaa_net --option branch_schedule=grouped
 
 Models get random weights (``pretrained=None`` where the builder takes it): speed does not
-depend on them. Inputs come from :func:`aufacs.speed.example_batch` (random image, one
+depend on them. Inputs come from :func:`aufacs.analysis.speed.example_batch` (random image, one
 synthetic face's landmarks); the training step adds random AU labels, the landmarks'
 squared inter-ocular distance and unit AU weights, and uses SGD (momentum 0.9, Nesterov,
 weight decay 5e-4) over the model's ``optimizer_param_groups`` where it has them.
@@ -28,10 +28,10 @@ from collections.abc import Callable
 
 import torch
 
+from aufacs.analysis.speed import example_batch
 from aufacs.data.align import biocular
 from aufacs.models import available_models, build_model, model_options
 from aufacs.models.base import AUModel
-from aufacs.speed import example_batch
 
 
 def parse_option(text: str) -> tuple[str, object]:

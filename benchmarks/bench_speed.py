@@ -18,8 +18,8 @@ import platform
 import pandas as pd
 import torch
 
+from aufacs.analysis.speed import device_name, speed_table
 from aufacs.models import build_model
-from aufacs.speed import device_name, speed_table
 
 #: Table name -> (registry name, builder options).
 MODELS: dict[str, tuple[str, dict]] = {

@@ -25,10 +25,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from aufacs.analysis.evaluate import baseline_scores, evaluate_run
 from aufacs.data.prepare import PrepareConfig, prepare
 from aufacs.data.synthetic import SynthConfig, generate_synthetic
-from aufacs.evaluate import baseline_scores, evaluate_run
-from aufacs.train import TrainConfig, train
+from aufacs.engine.train import TrainConfig, train
 
 CACHE_SIZE = 112
 SMALL: dict[str, dict] = {

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from aufacs.aus import (
+from aufacs.core.aus import (
     BP4D_AUS,
     DISFA_AUS,
     LEFT_EYE,

@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from aufacs.aus import LEFT_EYE, MOUTH_CORNERS, NOSE_TIP, RIGHT_EYE
+from aufacs.core.aus import LEFT_EYE, MOUTH_CORNERS, NOSE_TIP, RIGHT_EYE
+from aufacs.core.errors import AufacsError
 from aufacs.data.align import (
     align_face,
     alignment_matrix,
@@ -17,7 +18,6 @@ from aufacs.data.align import (
     inter_ocular,
     transform_points,
 )
-from aufacs.errors import AufacsError
 
 #: (sample folder, raw landmark file, frame paths) of the real reference samples.
 REAL_SAMPLES = [

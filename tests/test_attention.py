@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from aufacs.aus import BP4D_AUS, DISFA_AUS, FROM_68, MIRROR_49
-from aufacs.errors import AufacsError
+from aufacs.core.aus import BP4D_AUS, DISFA_AUS, FROM_68, MIRROR_49
+from aufacs.core.errors import AufacsError
 from aufacs.models.attention import (
     EAC_REGIONS,
     au_centres,

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aufacs.aus import BP4D
+from aufacs.core.aus import BP4D
+from aufacs.core.errors import AufacsError
 from aufacs.data.audit import audit, image_problem
 from aufacs.data.lists import read_jaanet_lists
 from aufacs.data.splits import custom_split
@@ -20,7 +21,6 @@ from aufacs.data.table import (
     empty_defects,
     landmark_frame,
 )
-from aufacs.errors import AufacsError
 
 SUBJECTS = ("F001", "F002", "M001", "M002")
 FRAMES_PER_SUBJECT = 4

@@ -11,7 +11,8 @@ import pytest
 import scipy.io
 from layout import make_bp4d, random_landmarks, write_bp4d_sequence, write_image
 
-from aufacs.aus import BP4D
+from aufacs.core.aus import BP4D
+from aufacs.core.errors import AufacsError
 from aufacs.data.bp4d import (
     bp4d_image_path,
     bp4d_label_path,
@@ -23,7 +24,6 @@ from aufacs.data.bp4d import (
     write_landmark_mat,
 )
 from aufacs.data.table import ID_COLUMNS, LANDMARK_COLUMNS, labels_of, landmarks_of
-from aufacs.errors import AufacsError
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aufacs import compare, literature
-from aufacs.config import save_config
+from aufacs.analysis import compare, literature
+from aufacs.analysis.evaluate import Predictions, predictions_path, score
+from aufacs.core.config import save_config
+from aufacs.core.errors import AufacsError
 from aufacs.data.prepare import PrepareConfig, prepare
 from aufacs.data.synthetic import SynthConfig, generate_synthetic
-from aufacs.errors import AufacsError
-from aufacs.evaluate import Predictions, predictions_path, score
-from aufacs.train import TrainConfig, fold_split
+from aufacs.engine.train import TrainConfig, fold_split
 
 NO_DEFECTS = {k: 0 for k in ("missing_images", "unlabelled_images", "unknown_label_rows",
                              "truncated_images", "missing_landmarks", "nan_landmarks",

@@ -11,11 +11,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, default_collate
 
-from aufacs.aus import BP4D, MIRROR_49, RIGHT_EYE, mirror_landmarks
+from aufacs.core.aus import BP4D, MIRROR_49, RIGHT_EYE, mirror_landmarks
+from aufacs.core.errors import AufacsError
 from aufacs.data.cache import AlignedCache
 from aufacs.data.dataset import AlignedFaceDataset, batch_loader, hashed_draws
 from aufacs.data.table import empty_defects, landmark_frame
-from aufacs.errors import AufacsError
 
 SIZE = 40
 CROP = 32

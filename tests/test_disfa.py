@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from layout import make_disfa, random_landmarks
 
-from aufacs.aus import DISFA, DISFA_AUS
+from aufacs.core.aus import DISFA, DISFA_AUS
+from aufacs.core.errors import AufacsError
 from aufacs.data.disfa import (
     disfa_image_path,
     disfa_label_path,
@@ -20,7 +21,6 @@ from aufacs.data.disfa import (
     write_disfa_landmarks,
 )
 from aufacs.data.table import labels_of, landmarks_of
-from aufacs.errors import AufacsError
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import pytest
 import torch
 from train_worker import WORKER, make_data, tiny_config, write_config
 
-from aufacs.evaluate import evaluate_run
-from aufacs.train import checkpoint_path, load_checkpoint, train
+from aufacs.analysis.evaluate import evaluate_run
+from aufacs.engine.train import checkpoint_path, load_checkpoint, train
 
 
 @pytest.fixture(scope="module")

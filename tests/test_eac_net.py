@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aufacs.errors import AufacsError
+from aufacs.core.errors import AufacsError
 from aufacs.models import build_model
 from aufacs.models.attention import eac_attention_map, eac_crop_centres, eac_region_maps
 from aufacs.models.base import IMAGENET_NORMALISATION

@@ -7,9 +7,7 @@ import pandas as pd
 import pytest
 from train_worker import FRAMES_PER_SUBJECT, make_data, tiny_config
 
-from aufacs.aus import BP4D_AUS
-from aufacs.errors import AufacsError
-from aufacs.evaluate import (
+from aufacs.analysis.evaluate import (
     Predictions,
     baseline_scores,
     evaluate_run,
@@ -17,8 +15,10 @@ from aufacs.evaluate import (
     majority_prob,
     score,
 )
-from aufacs.metrics import au_scores
-from aufacs.train import train
+from aufacs.analysis.metrics import au_scores
+from aufacs.core.aus import BP4D_AUS
+from aufacs.core.errors import AufacsError
+from aufacs.engine.train import train
 
 TEST_FRAMES = 2 * FRAMES_PER_SUBJECT  # fold 1 tests on two of the six subjects
 

@@ -1,4 +1,4 @@
-"""Face detection, landmarks, image and video reading (aufacs.faces)."""
+"""Face detection, landmarks, image and video reading (aufacs.inference.faces)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from aufacs import faces
+from aufacs.core.errors import AufacsError
 from aufacs.data.align import alignment_matrix, eye_centres, inter_ocular, transform_points
-from aufacs.errors import AufacsError
+from aufacs.inference import faces
 
 needs_dlib = pytest.mark.skipif(
     not faces.landmarks_available(), reason="the aufacs[landmarks] extra is not installed"

@@ -8,8 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aufacs.errors import AufacsError
-from aufacs.heatmaps import (
+from aufacs.analysis.heatmaps import (
     HeatmapSet,
     attention_maps,
     attention_mass_inside,
@@ -20,6 +19,7 @@ from aufacs.heatmaps import (
     heatmap_set,
     overlay,
 )
+from aufacs.core.errors import AufacsError
 from aufacs.models import build_model
 from aufacs.models.base import HALF_NORMALISATION, AUModel, AUOutput, InputSpec
 

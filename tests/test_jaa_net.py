@@ -8,9 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aufacs.aus import BP4D_AUS, DISFA_AUS
-from aufacs.errors import AufacsError
-from aufacs.losses import attention_refine_loss, au_softmax_loss, dice_loss, landmark_loss
+from aufacs.core.aus import BP4D_AUS, DISFA_AUS
+from aufacs.core.errors import AufacsError
 from aufacs.models import build_model
 from aufacs.models.attention import jaa_initial_attention
 from aufacs.models.jaa_net import (
@@ -22,6 +21,7 @@ from aufacs.models.jaa_net import (
     PartitionedConv,
     build_jaa_net,
 )
+from aufacs.models.losses import attention_refine_loss, au_softmax_loss, dice_loss, landmark_loss
 
 #: The smallest crop the layout allows (region maps 8 x 8, features 1 x 1), one channel unit.
 TINY = {"crop_size": 32, "unit_dim": 1}

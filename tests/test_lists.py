@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from layout import write_image
 
-from aufacs.aus import BP4D, DISFA
+from aufacs.core.aus import BP4D, DISFA
+from aufacs.core.errors import AufacsError
 from aufacs.data.lists import (
     ALIGNED_LANDMARK_COLUMNS,
     au_relations,
@@ -26,7 +27,6 @@ from aufacs.data.lists import (
     write_weights,
 )
 from aufacs.data.table import landmarks_of
-from aufacs.errors import AufacsError
 
 #: The first line of ME-GraphAU's shipped BP4D_train_AU_relation_fold3.txt and the label
 #: line it was computed from (2 * y_j + y_k at column 12 * j + k).

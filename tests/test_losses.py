@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from aufacs.errors import AufacsError
-from aufacs.losses import (
+from aufacs.core.errors import AufacsError
+from aufacs.models.losses import (
     IGNORE_INDEX,
     attention_refine_loss,
     au_softmax_loss,

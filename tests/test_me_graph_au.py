@@ -11,16 +11,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aufacs.errors import AufacsError
-from aufacs.losses import edge_cross_entropy, weighted_asymmetric_loss
+from aufacs.core.errors import AufacsError
+from aufacs.engine.recipes import recipe_for
 from aufacs.models import build_model
+from aufacs.models.losses import edge_cross_entropy, weighted_asymmetric_loss
 from aufacs.models.me_graph_au import (
     STAGE1_TRANSFER,
     build_me_graph_au,
     convert_official_state_dict,
 )
 from aufacs.models.me_graph_au.anfl import top_k_graph
-from aufacs.recipes import recipe_for
 
 TINY = {"pretrained": None, "backbone": "resnet18"}
 

@@ -1,4 +1,4 @@
-"""aufacs.metrics against scikit-learn and direct formulas."""
+"""aufacs.analysis.metrics against scikit-learn and direct formulas."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
-from aufacs import metrics
+from aufacs.analysis import metrics
 
 
 @pytest.fixture

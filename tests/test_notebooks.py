@@ -18,7 +18,7 @@ import nbformat
 import papermill
 import pytest
 
-from aufacs.study import NOTEBOOKS, StudyConfig, run_study, study_plan
+from aufacs.report.study import NOTEBOOKS, StudyConfig, run_study, study_plan
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 PATHS = [NOTEBOOK_DIR / f"{name}.ipynb" for name in NOTEBOOKS]

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from aufacs import plots
-from aufacs.errors import AufacsError
-from aufacs.literature import literature_table
+from aufacs.analysis.literature import literature_table
+from aufacs.core.errors import AufacsError
+from aufacs.report import plots
 
 AUS = (1, 2, 4)
 

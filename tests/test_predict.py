@@ -1,4 +1,5 @@
-"""Predictions on users' own photos and videos (aufacs.predict), with a tiny trained JAA-Net."""
+"""Predictions on users' own photos and videos (aufacs.inference.predict), with a tiny trained
+JAA-Net."""
 
 from __future__ import annotations
 
@@ -13,15 +14,15 @@ import torch
 from torch import nn
 from train_worker import make_data, tiny_config
 
-from aufacs import faces, predict
-from aufacs.aus import BP4D
+from aufacs.core.aus import BP4D
+from aufacs.core.errors import AufacsError
 from aufacs.data.align import inter_ocular
 from aufacs.data.table import LANDMARK_COLUMNS, landmarks_of
-from aufacs.errors import AufacsError
+from aufacs.engine.train import train
+from aufacs.inference import faces, predict
 from aufacs.models import build_model
 from aufacs.models.base import HALF_NORMALISATION, AUModel, AUOutput, InputSpec
-from aufacs.study import published_metrics
-from aufacs.train import train
+from aufacs.report.study import published_metrics
 
 needs_dlib = pytest.mark.skipif(
     not faces.landmarks_available(), reason="the aufacs[landmarks] extra is not installed"

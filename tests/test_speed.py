@@ -8,9 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from aufacs.errors import AufacsError
-from aufacs.models.base import HALF_NORMALISATION, AUModel, AUOutput, InputSpec
-from aufacs.speed import (
+from aufacs.analysis.speed import (
     COLUMNS,
     count_flops,
     count_parameters,
@@ -19,6 +17,8 @@ from aufacs.speed import (
     measure_throughput,
     speed_table,
 )
+from aufacs.core.errors import AufacsError
+from aufacs.models.base import HALF_NORMALISATION, AUModel, AUOutput, InputSpec
 
 SIDE = 8
 

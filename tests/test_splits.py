@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from aufacs.core.errors import AufacsError
 from aufacs.data.splits import (
     Split,
     custom_split,
@@ -16,7 +17,6 @@ from aufacs.data.splits import (
     subject_folds,
 )
 from aufacs.data.table import sex_of
-from aufacs.errors import AufacsError
 
 
 def subjects_in_path_list(path: Path) -> set[str]:

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aufacs.aus import AUSet
+from aufacs.core.aus import AUSet
+from aufacs.core.errors import AufacsError
 from aufacs.data.stats import au_weights, cooccurrence, occurrence_rates, rates_by
-from aufacs.errors import AufacsError
 
 NAN = np.nan
 

@@ -14,9 +14,9 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from aufacs.cli import main
+from aufacs.core.errors import AufacsError
 from aufacs.data.synthetic import SynthConfig
-from aufacs.errors import AufacsError
-from aufacs.study import (
+from aufacs.report.study import (
     NOTEBOOKS,
     StudyConfig,
     ensure_data,
@@ -128,7 +128,7 @@ def failed_study(tmp_path_factory):
     notebooks = root / "notebooks"
     notebooks.mkdir()
     _notebook(notebooks / "01_data_cleaning.ipynb", "KIND = 'x'  # kind",
-              "from aufacs import study\nstudy.publish({'clean_frames': 7})")  # fmt: skip
+              "from aufacs.report import study\nstudy.publish({'clean_frames': 7})")  # fmt: skip
     _notebook(notebooks / "02_train.ipynb", "MODEL = 'x'  # model",
               "raise RuntimeError('the model would not train')")  # fmt: skip
     for name in NOTEBOOKS[2:]:

@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from aufacs.aus import BP4D_AUS
+from aufacs.core.aus import BP4D_AUS
+from aufacs.core.errors import AufacsError
 from aufacs.data.align import alignment_matrix
 from aufacs.data.audit import audit
 from aufacs.data.bp4d import read_bp4d
@@ -27,7 +28,6 @@ from aufacs.data.synthetic.proof import LEARNABILITY_CONFIG, learnability, local
 from aufacs.data.synthetic.sequences import BP4D_RATES
 from aufacs.data.table import DEFECT_KINDS, landmarks_of
 from aufacs.data.table import labels_of as table_labels
-from aufacs.errors import AufacsError
 
 #: A tiny data set with one planted defect of each kind.
 TINY = SynthConfig(

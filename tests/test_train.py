@@ -25,14 +25,12 @@ from train_worker import (
     write_config,
 )
 
-from aufacs.config import load_config
+from aufacs.core.config import load_config
+from aufacs.core.errors import AufacsError
 from aufacs.data.cache import AlignedCache
 from aufacs.data.prepare import CACHE_FOLDER
-from aufacs.errors import AufacsError
-from aufacs.models import build_model
-from aufacs.models.jaa_net import JAANet
-from aufacs.recipes import lr_factor, recipe_for
-from aufacs.train import (
+from aufacs.engine.recipes import lr_factor, recipe_for
+from aufacs.engine.train import (
     EPOCHS_FILE,
     TrainConfig,
     buffers_kept,
@@ -43,6 +41,8 @@ from aufacs.train import (
     resolve_amp,
     train,
 )
+from aufacs.models import build_model
+from aufacs.models.jaa_net import JAANet
 
 
 @pytest.fixture(scope="module")

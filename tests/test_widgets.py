@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aufacs.errors import AufacsError
-from aufacs.heatmaps import HeatmapSet
-from aufacs.widgets import HeatmapBrowser
+from aufacs.analysis.heatmaps import HeatmapSet
+from aufacs.core.errors import AufacsError
+from aufacs.report.widgets import HeatmapBrowser
 
 
 def heatmaps(samples: int, aus: tuple[int, ...], seed: int) -> HeatmapSet:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from aufacs.aus import LEFT_EYE, MOUTH_CORNERS, NOSE_TIP, NUM_LANDMARKS, RIGHT_EYE
-from aufacs.errors import AufacsError
+from aufacs.core.aus import LEFT_EYE, MOUTH_CORNERS, NOSE_TIP, NUM_LANDMARKS, RIGHT_EYE
+from aufacs.core.errors import AufacsError
 
 #: JAA-Net's box enlargement: the crop side is 2.9 times the size of the eyes-nose-mouth box.
 BOX_ENLARGE = 2.9

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from aufacs.aus import AUSet
+from aufacs.core.aus import AUSet
+from aufacs.core.errors import AufacsError
 from aufacs.data.splits import Split, leakage
 from aufacs.data.stats import rates_by
 from aufacs.data.table import (
@@ -41,7 +42,6 @@ from aufacs.data.table import (
     empty_defects,
     sex_of,
 )
-from aufacs.errors import AufacsError
 
 #: Split values of the ``split`` column, and how the warnings name them.
 SPLIT_NAMES: dict[str, str] = {"train": "the training split", "test": "the test split"}

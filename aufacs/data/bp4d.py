@@ -41,7 +41,8 @@ import pandas as pd
 import scipy.io
 from tqdm.auto import tqdm
 
-from aufacs.aus import BP4D, BP4D_AUS, NUM_LANDMARKS
+from aufacs.core.aus import BP4D, BP4D_AUS, NUM_LANDMARKS
+from aufacs.core.errors import AufacsError
 from aufacs.data.reading import (
     MAT_READ_ERRORS,
     MATLAB_OFFSET,
@@ -55,7 +56,6 @@ from aufacs.data.reading import (
     subfolders,
 )
 from aufacs.data.table import FrameTable
-from aufacs.errors import AufacsError
 
 #: Sub-folders of a BP4D copy, relative to its root.
 IMAGES_DIR = "2D+3D"

@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from aufacs.aus import AU_SETS, AUSet
+from aufacs.core.aus import AU_SETS, AUSet
+from aufacs.core.errors import AufacsError
 from aufacs.data.align import ALIGNED_SIZE, BOX_ENLARGE, align_face, biocular
 from aufacs.data.table import (
     DEFECT_COLUMNS,
@@ -45,7 +46,6 @@ from aufacs.data.table import (
     landmarks_of,
     sex_of,
 )
-from aufacs.errors import AufacsError
 
 IMAGES_FILE = "images.npy"
 TABLE_FILE = "table.csv"

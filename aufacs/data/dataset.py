@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, SequentialSampler
 
-from aufacs.aus import mirror_landmarks
+from aufacs.core.aus import mirror_landmarks
+from aufacs.core.errors import AufacsError
 from aufacs.data.cache import AlignedCache
-from aufacs.errors import AufacsError
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 

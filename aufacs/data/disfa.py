@@ -22,7 +22,7 @@ when its intensity is >= 2 (ME-GraphAU, JAA-Net). ``task`` is
 Landmark files are named ``SNxxx_NNNN_lm.mat`` with a 0-based frame NNNN, or
 ``l0NNNN_lm.mat`` with a 1-based one; both are read. ``pts`` is 66 x 2 (x, y) in
 1-indexed MATLAB pixels; the table keeps the 49 non-jaw points, 0-indexed
-(:func:`aufacs.aus.to_49`).
+(:func:`aufacs.core.aus.to_49`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ import pandas as pd
 import scipy.io
 from tqdm.auto import tqdm
 
-from aufacs.aus import DISFA, DISFA_AUS, NUM_LANDMARKS, to_49
+from aufacs.core.aus import DISFA, DISFA_AUS, NUM_LANDMARKS, to_49
+from aufacs.core.errors import AufacsError
 from aufacs.data.reading import (
     MAT_READ_ERRORS,
     MATLAB_OFFSET,
@@ -51,7 +52,6 @@ from aufacs.data.reading import (
     subfolders,
 )
 from aufacs.data.table import FrameTable
-from aufacs.errors import AufacsError
 
 #: Sub-folders of a DISFA copy, relative to its root.
 LABELS_DIR = "ActionUnit_Labels"
@@ -269,7 +269,7 @@ def _landmark_files(folder: Path) -> dict[int, str]:
 
 def read_disfa_landmarks(path: Path | str) -> np.ndarray:
     """One landmark file as (49, 2) float64, 0-indexed pixels (``pts`` 66 x 2, 1-indexed,
-    mapped with :func:`aufacs.aus.to_49`). Raises :class:`AufacsError` when unreadable or
+    mapped with :func:`aufacs.core.aus.to_49`). Raises :class:`AufacsError` when unreadable or
     not 66 (or 49 / 68) points."""
     try:
         points = np.asarray(scipy.io.loadmat(path)["pts"], dtype=np.float64)

@@ -46,10 +46,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aufacs.aus import BP4D, DISFA, NUM_LANDMARKS, AUSet
+from aufacs.core.aus import BP4D, DISFA, NUM_LANDMARKS, AUSet
+from aufacs.core.errors import AufacsError
 from aufacs.data.reading import MATLAB_OFFSET
 from aufacs.data.table import LANDMARK_COLUMNS, FrameTable, sex_of
-from aufacs.errors import AufacsError
 
 #: Aligned-crop landmark columns of a table read from a JAA-Net ``_land.txt``.
 ALIGNED_LANDMARK_COLUMNS = [f"a{axis}{i}" for i in range(NUM_LANDMARKS) for axis in ("x", "y")]

@@ -12,14 +12,14 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aufacs.aus import au_set
+from aufacs.core.aus import au_set
+from aufacs.core.errors import AufacsError
 from aufacs.data.audit import AuditReport, audit
 from aufacs.data.bp4d import read_bp4d
 from aufacs.data.cache import AlignedCache, build_cache
 from aufacs.data.disfa import read_disfa
 from aufacs.data.splits import Split, split_subjects, standard_fold
 from aufacs.data.table import FrameTable
-from aufacs.errors import AufacsError
 
 #: Data set kinds and their readers; the synthetic set is written in the BP4D layout.
 KINDS = ("bp4d", "disfa", "synthetic")
@@ -51,9 +51,10 @@ class Prepared:
     cache: AlignedCache
 
 
-def cache_dir(config: PrepareConfig) -> Path:
-    """Where the aligned-crop cache of ``config`` lives."""
-    return Path(config.cache) if config.cache is not None else Path(config.data) / CACHE_FOLDER
+def cache_folder(data: Path | str, cache: Path | str | None = None) -> Path:
+    """Where the aligned-crop cache of data set ``data`` lives: ``cache``, or
+    ``<data>/aufacs_cache`` when it is None."""
+    return Path(cache) if cache is not None else Path(data) / CACHE_FOLDER
 
 
 def read_dataset(root: Path, kind: str, *, progress: bool = False) -> FrameTable:
@@ -84,7 +85,7 @@ def prepare(config: PrepareConfig, *, progress: bool = True) -> Prepared:
         check_images=config.check_images,
         progress=progress,
     )
-    folder = cache_dir(config)
+    folder = cache_folder(config.data, config.cache)
     cache = build_cache(
         report.clean,
         folder,

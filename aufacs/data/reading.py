@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import scipy.io
 
-from aufacs.aus import NUM_LANDMARKS, AUSet
+from aufacs.core.aus import NUM_LANDMARKS, AUSet
+from aufacs.core.errors import AufacsError
 from aufacs.data.table import DEFECT_COLUMNS, LANDMARK_COLUMNS, FrameTable, sex_of
-from aufacs.errors import AufacsError
 
 #: Image file extensions recognised in the image folders.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")

@@ -23,8 +23,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
+from aufacs.core.errors import AufacsError
 from aufacs.data.table import sex_of
-from aufacs.errors import AufacsError
 
 #: Data set kinds with a standard protocol in ``aufacs/data/folds/``.
 STANDARD_KINDS: tuple[str, ...] = ("bp4d", "disfa")

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from aufacs.aus import AUSet
-from aufacs.errors import AufacsError
+from aufacs.core.aus import AUSet
+from aufacs.core.errors import AufacsError
 
 #: Class-weight schemes of :func:`au_weights`, each a function of the occurrence rates r.
 WEIGHT_SCHEMES: dict[str, str] = {

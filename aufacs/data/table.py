@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aufacs.aus import NUM_LANDMARKS, AUSet
+from aufacs.core.aus import NUM_LANDMARKS, AUSet
 
 ID_COLUMNS = ["subject", "task", "frame"]
 LANDMARK_COLUMNS = [f"{axis}{i}" for i in range(NUM_LANDMARKS) for axis in ("x", "y")]

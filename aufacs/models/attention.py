@@ -14,7 +14,7 @@ synchronisation (the small index tables are copied to each device once and cache
   ten maps or one for all regions on a 100 x 100 grid, and :func:`eac_crop_centres`, the
   C-Net's crop positions.
 
-Landmark indices are 0-based in the 49-point scheme of :mod:`aufacs.aus`; image y grows
+Landmark indices are 0-based in the 49-point scheme of :mod:`aufacs.core.aus`; image y grows
 downward, so a negative offset moves a centre up. A landmark that is NaN yields a NaN centre,
 and a NaN centre draws nothing (its maps stay zero) instead of failing.
 """
@@ -28,8 +28,8 @@ from fractions import Fraction
 
 import torch
 
-from aufacs.aus import NUM_LANDMARKS
-from aufacs.errors import AufacsError
+from aufacs.core.aus import NUM_LANDMARKS
+from aufacs.core.errors import AufacsError
 
 #: The two inner eye corners whose horizontal distance is the ruler of both methods.
 RULER_POINTS = (22, 25)
@@ -155,7 +155,7 @@ def au_centres(landmarks: torch.Tensor, aus: Sequence[int]) -> torch.Tensor:
     """JAA-Net's two attention centres per AU.
 
     ``landmarks``: (B, 49, 2) in pixels (x, y), 0-indexed. ``aus``: AU numbers, e.g.
-    :data:`aufacs.aus.BP4D_AUS`. Returns (B, N, 2, 2) in the landmarks' pixel units:
+    :data:`aufacs.core.aus.BP4D_AUS`. Returns (B, N, 2, 2) in the landmarks' pixel units:
     ``[b, i, k]`` is the (x, y) of centre k (0: ``first`` point, 1: ``second``) of AU ``aus[i]``
     (see :data:`JAA_AU_CENTRES`). Not differentiable (the landmarks are detached).
     """

@@ -4,7 +4,7 @@ Nothing here downloads. ``pretrained`` is one of:
 
 - ``"imagenet"``: torchvision's own weight file, looked up in torchvision's cache
   (``$TORCH_HOME/hub/checkpoints``, by default ``~/.cache/torch/hub/checkpoints``);
-  if it is not there, :class:`~aufacs.errors.AufacsError` says where to put it.
+  if it is not there, :class:`~aufacs.core.errors.AufacsError` says where to put it.
 - a path to a ``.pth`` state dict of the same architecture;
 - ``None``: random initialisation, only when the caller asks for it.
 """
@@ -18,7 +18,7 @@ import torch
 import torchvision
 from torch import nn
 
-from aufacs.errors import AufacsError
+from aufacs.core.errors import AufacsError
 
 #: Architecture -> (torchvision builder, weight file names torchvision has published for it).
 _ARCHITECTURES: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -68,7 +68,7 @@ class AUModel(nn.Module):
     #: The class-weight scheme of the method's official code (see ``aufacs.data.stats``).
     weight_scheme: str = "inverse"
     #: The training stage of a method trained in stages (ME-GraphAU 1 / 2, EAC-Net "enet" /
-    #: "cnet" / "joint"); None for a single-stage method. Picks the recipe in aufacs.recipes.
+    #: "cnet" / "joint"); None for a single-stage method. Picks the recipe in aufacs.engine.recipes.
     stage: int | str | None = None
 
     def optimizer_param_groups(self) -> list[dict]:

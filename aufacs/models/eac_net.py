@@ -67,9 +67,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aufacs.aus import BP4D_AUS, NUM_LANDMARKS, default_aus
-from aufacs.errors import AufacsError
-from aufacs.losses import shifted_cross_entropy
+from aufacs.core.aus import BP4D_AUS, NUM_LANDMARKS, default_aus
+from aufacs.core.errors import AufacsError
 from aufacs.models.attention import (
     EAC_REGIONS,
     eac_attention_map,
@@ -79,6 +78,7 @@ from aufacs.models.attention import (
 )
 from aufacs.models.backbones import Pretrained, load_weight_file, torchvision_backbone
 from aufacs.models.base import IMAGENET_NORMALISATION, AUModel, AUOutput, InputSpec
+from aufacs.models.losses import shifted_cross_entropy
 
 STAGES: tuple[str, ...] = ("enet", "cnet", "joint")
 ATTENTION_VARIANTS: tuple[str, ...] = ("release", "single")

@@ -42,11 +42,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aufacs.aus import BP4D_AUS, NUM_LANDMARKS, default_aus
-from aufacs.errors import AufacsError
-from aufacs.losses import attention_refine_loss, au_softmax_loss, dice_loss, landmark_loss
+from aufacs.core.aus import BP4D_AUS, NUM_LANDMARKS, default_aus
+from aufacs.core.errors import AufacsError
 from aufacs.models.attention import JAA_AU_CENTRES, jaa_initial_attention
 from aufacs.models.base import HALF_NORMALISATION, AUModel, AUOutput, InputSpec
+from aufacs.models.losses import attention_refine_loss, au_softmax_loss, dice_loss, landmark_loss
 
 #: Grid sizes of the three partitioned branches of each region layer (official [[8,8],[4,4],[2,2]]).
 REGION_GRIDS: tuple[int, int, int] = (8, 4, 2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 
-from aufacs.errors import AufacsError
+from aufacs.core.errors import AufacsError
 from aufacs.models.base import AUModel
 
 #: Model name -> "module:builder". Builders are imported only when asked for.

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from aufacs.aus import BP4D_AUS, MIRROR_49, NUM_LANDMARKS
+from aufacs.core.aus import BP4D_AUS, MIRROR_49, NUM_LANDMARKS
 from aufacs.data.synthetic.draw import Canvas, ellipse_polygon
 from aufacs.data.synthetic.face import BROWS, EYES, FaceParams, Marks
 
@@ -267,7 +267,7 @@ _MOTIONS: dict[int, Callable[[np.ndarray, FaceParams], AUMotion]] = {
 
 
 def au_motions(neutral: np.ndarray, face: FaceParams) -> list[AUMotion]:
-    """Every AU's motion for one subject, in :data:`aufacs.aus.BP4D_AUS` order."""
+    """Every AU's motion for one subject, in :data:`aufacs.core.aus.BP4D_AUS` order."""
     return [_MOTIONS[au](neutral, face) for au in BP4D_AUS]
 
 

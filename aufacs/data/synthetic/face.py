@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from aufacs.aus import MIRROR_49, NUM_LANDMARKS
+from aufacs.core.aus import MIRROR_49, NUM_LANDMARKS
 from aufacs.data.synthetic.draw import (
     Canvas,
     add_bump,
@@ -31,7 +31,7 @@ from aufacs.data.synthetic.draw import (
 )
 
 #: Left-side and midline points of the neutral template (face units), index: (x, y). The
-#: right side mirrors them with :data:`aufacs.aus.MIRROR_49`.
+#: right side mirrors them with :data:`aufacs.core.aus.MIRROR_49`.
 _HALF_TEMPLATE: dict[int, tuple[float, float]] = {
     0: (-0.89, -0.30), 1: (-0.74, -0.39), 2: (-0.56, -0.41), 3: (-0.39, -0.37), 4: (-0.23, -0.31),
     10: (0.0, -0.05), 11: (0.0, 0.17), 12: (0.0, 0.38), 13: (0.0, 0.59),

@@ -46,7 +46,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from aufacs.aus import BP4D
+from aufacs.core.aus import BP4D
+from aufacs.core.errors import AufacsError
 from aufacs.data.bp4d import (
     IMAGES_DIR,
     LABELS_DIR,
@@ -60,7 +61,6 @@ from aufacs.data.bp4d import (
 from aufacs.data.synthetic.face import FaceParams, sample_face
 from aufacs.data.synthetic.render import FrameParams, SubjectRenderer
 from aufacs.data.synthetic.sequences import au_intensities, sequence_params, subject_offsets
-from aufacs.errors import AufacsError
 
 MANIFEST_FILE = "synthetic_manifest.json"
 FRAMES_FILE = "synthetic_frames.csv"

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from aufacs.aus import BP4D_AUS
+from aufacs.core.aus import BP4D_AUS
+from aufacs.core.errors import AufacsError
 from aufacs.data.align import align_face
 from aufacs.data.synthetic.generate import DEFAULT_CONFIG, SynthConfig, plan
 from aufacs.data.synthetic.render import SubjectRenderer
-from aufacs.errors import AufacsError
 
 #: Intensity below which an active AU is marked weak in the titles.
 WEAK = 0.35

@@ -21,11 +21,11 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from aufacs.aus import BP4D_AUS
+from aufacs.core.aus import BP4D_AUS
+from aufacs.core.errors import AufacsError
 from aufacs.data.align import align_face
 from aufacs.data.synthetic.generate import SynthConfig, labels_of, plan
 from aufacs.data.synthetic.render import SubjectRenderer
-from aufacs.errors import AufacsError
 
 #: The smallest data set on which the learnability test holds with a margin.
 LEARNABILITY_CONFIG = SynthConfig(subjects=9, tasks=3, frames_per_task=30, seed=0)

@@ -3,7 +3,7 @@
 Modules: :mod:`.layers` (token backbone, linear block, cosine classifier), :mod:`.anfl`
 (stage-1 facial graph + GCN), :mod:`.mefl` (stage-2 graph edge model + gated GCN),
 :mod:`.checkpoints` (checkpoint files and official key names) and :mod:`.model` (the model,
-its builder); the training recipe of each stage is in :mod:`aufacs.recipes`.
+its builder); the training recipe of each stage is in :mod:`aufacs.engine.recipes`.
 """
 
 from aufacs.models.me_graph_au.checkpoints import convert_official_state_dict

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from aufacs.errors import AufacsError
+from aufacs.core.errors import AufacsError
 from aufacs.models.backbones import load_weight_file
 
 StateDict = dict[str, torch.Tensor]

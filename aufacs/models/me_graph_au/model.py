@@ -19,7 +19,7 @@ AU probabilities             (B, N) cosine of node i and class vector i, in [0, 
 edge logits (stage 2)        (B, N², 4) co-occurrence class of (target i, source j)
 ===========================  ===========================================================
 
-Losses (:mod:`aufacs.losses`): stage 1 L = L_WA (weighted asymmetric loss on the cosine
+Losses (:mod:`aufacs.models.losses`): stage 1 L = L_WA (weighted asymmetric loss on the cosine
 probabilities, which are *not* sigmoids); stage 2 L = L_WA + λ·L_E with L_E the
 cross-entropy of each edge's class 2·y_i + y_j (λ = 0.05 in the README's BP4D command).
 """
@@ -33,10 +33,10 @@ import torch
 import torchvision
 from torch import nn
 
-from aufacs.errors import AufacsError
-from aufacs.losses import edge_cross_entropy, weighted_asymmetric_loss
+from aufacs.core.errors import AufacsError
 from aufacs.models.backbones import Pretrained, torchvision_backbone
 from aufacs.models.base import IMAGENET_NORMALISATION, AUModel, AUOutput, InputSpec
+from aufacs.models.losses import edge_cross_entropy, weighted_asymmetric_loss
 from aufacs.models.me_graph_au.anfl import FacialGraphGCN
 from aufacs.models.me_graph_au.checkpoints import (
     convert_official_state_dict,

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from aufacs.aus import BP4D_AUS, au_column
-from aufacs.errors import AufacsError
+from aufacs.core.aus import BP4D_AUS, au_column
+from aufacs.core.errors import AufacsError
 
 #: Label that every literature table carries, so that no reader takes it for a measurement.
 LABEL = "literature value (published, real BP4D)"

@@ -34,8 +34,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 
-from aufacs.aus import au_column
-from aufacs.errors import AufacsError
+from aufacs.core.aus import au_column
+from aufacs.core.errors import AufacsError
 from aufacs.models.base import AUModel, AUOutput
 
 METHODS: tuple[str, ...] = ("auto", "attention", "gradcam")

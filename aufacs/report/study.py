@@ -39,20 +39,18 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from aufacs.aus import au_column
+from aufacs.analysis.heatmaps import HeatmapSet, attention_mass_inside, heatmap_set
+from aufacs.core.aus import au_column
+from aufacs.core.errors import AufacsError
 from aufacs.data.audit import audit
 from aufacs.data.cache import AlignedCache
-from aufacs.data.prepare import KINDS, PrepareConfig, Prepared, prepare, read_dataset
+from aufacs.data.prepare import KINDS, PrepareConfig, Prepared, cache_folder, prepare, read_dataset
 from aufacs.data.splits import N_FOLDS, custom_split
 from aufacs.data.stats import WEIGHT_SCHEMES, au_weights, occurrence_rates
 from aufacs.data.synthetic import SynthConfig, SynthManifest, SynthTruth, generate_synthetic
-from aufacs.errors import AufacsError
-from aufacs.heatmaps import HeatmapSet, attention_mass_inside, heatmap_set
-from aufacs.models import AUModel, available_models, model_options
-from aufacs.train import (
+from aufacs.engine.train import (
     TrainConfig,
     build_run_model,
-    cache_folder,
     checkpoint_paths,
     fold_split,
     load_checkpoint,
@@ -60,6 +58,7 @@ from aufacs.train import (
     make_dataset,
     resolve_device,
 )
+from aufacs.models import AUModel, available_models, model_options
 
 #: The workbook, in the order the study runs it.
 NOTEBOOKS: tuple[str, ...] = (
@@ -648,7 +647,7 @@ class RunParts:
 def run_parts(run: Path | str, device: str = "cpu") -> RunParts:
     """Build a run's model as trained (no pretrained weights loaded) and its test set."""
     config = load_run_config(run)
-    cache = AlignedCache.open(cache_folder(config))
+    cache = AlignedCache.open(cache_folder(config.data, config.cache))
     split = fold_split(cache, config.kind, config.fold)
     model = build_run_model(config, cache, pretrained=False).to(resolve_device(device))
     return RunParts(config, cache, model, make_dataset(cache, split.test, model, train=False))
@@ -681,7 +680,7 @@ def heatmap_sets(
     """``{(run name, epoch): HeatmapSet}`` of ``n_samples`` test frames (the same frames for
     every run of one data set and fold), for ``epochs`` (default: every saved epoch).
     ``method``: ``"auto"`` (a model's own attention, else Grad-CAM), ``"attention"`` or
-    ``"gradcam"`` (see :mod:`aufacs.heatmaps`)."""
+    ``"gradcam"`` (see :mod:`aufacs.analysis.heatmaps`)."""
     sets = {}
     for name, run in runs.items():
         parts = run_parts(run, device)
@@ -737,7 +736,8 @@ def attention_scores(
     One row per run (its own maps: attention, or Grad-CAM without attention), one more per
     run named in ``gradcam_for`` (Grad-CAM), and a last row ``uniform map`` (the region's
     share of the image: what a map without preference scores); one column per AU. Each cell
-    averages :func:`aufacs.heatmaps.attention_mass_inside` over the ``n_samples`` test faces
+    averages :func:`aufacs.analysis.heatmaps.attention_mass_inside` over the ``n_samples`` test
+    faces
     in which the AU is present (NaN if in none). ``epoch``: None for each run's last.
     Runs on real data have no ground-truth regions: the table is then empty.
     """
@@ -776,9 +776,10 @@ def speed_of_runs(
     repeats: int = 10,
     onnx: bool = False,
 ) -> pd.DataFrame:
-    """:func:`aufacs.speed.speed_table` of the runs' models at their trained sizes, at batch
+    """:func:`aufacs.analysis.speed.speed_table` of the runs' models at their trained sizes, at
+    batch
     1 and ``batch_size``: on the CPU, and on the GPU too where there is one."""
-    from aufacs.speed import speed_table
+    from aufacs.analysis.speed import speed_table
 
     models = {name: run_parts(run).model for name, run in runs.items()}
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

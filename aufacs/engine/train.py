@@ -57,16 +57,17 @@ from torch.torch_version import TorchVersion
 from torch.utils.data import DistributedSampler
 from tqdm.auto import tqdm
 
-from aufacs.config import config_from_dict, save_config
+from aufacs.core.config import config_from_dict, save_config
+from aufacs.core.errors import AufacsError
+from aufacs.core.io import atomic_write
 from aufacs.data.cache import META_FILE, AlignedCache
 from aufacs.data.dataset import AlignedFaceDataset, batch_loader
-from aufacs.data.prepare import CACHE_FOLDER, KINDS, dataset_split
+from aufacs.data.prepare import KINDS, cache_folder, dataset_split
 from aufacs.data.splits import N_FOLDS, Split
 from aufacs.data.stats import WEIGHT_SCHEMES, au_weights, occurrence_rates
 from aufacs.data.table import FrameTable
-from aufacs.errors import AufacsError
+from aufacs.engine.recipes import OPTIMIZERS, SCHEDULES, lr_factor, recipe_for
 from aufacs.models import AUModel, available_models, build_model, model_options
-from aufacs.recipes import OPTIMIZERS, SCHEDULES, lr_factor, recipe_for
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 AMP_MODES: tuple[str, ...] = ("auto", "bf16", "fp16", "off")
@@ -90,7 +91,7 @@ _CHECKPOINT_NAME = re.compile(r"epoch_(\d+)\.pt")
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run depends on. ``None``: the model's recipe default
-    (:mod:`aufacs.recipes`) or, for ``kind``, the data set kind the cache was prepared as."""
+    (:mod:`aufacs.engine.recipes`) or, for ``kind``, the data set kind the cache was prepared as."""
 
     model: str = field(default="jaa_net", metadata={"help": "model: jaa_net, me_graph_au, eac_net"})
     data: str = field(default="data/synthetic", metadata={"help": "data set root folder"})
@@ -200,18 +201,13 @@ def check_config(config: TrainConfig) -> None:
             f"unknown model option(s) {', '.join(unknown)} for {config.model}; valid options: "
             f"{', '.join(model_options(config.model))}"
         )
-    folder = cache_folder(config)
+    folder = cache_folder(config.data, config.cache)
     if not (folder / META_FILE).is_file():
         raise AufacsError(
             f"data folder {config.data} has no aligned-face cache in {folder}; run "
             f"`aufacs prepare --data {config.data}` first"
         )
     _check_out_folder(run_folder(config), config.model)
-
-
-def cache_folder(config: TrainConfig) -> Path:
-    """Where the run's aligned-crop cache is: ``config.cache`` or ``<data>/aufacs_cache``."""
-    return Path(config.cache) if config.cache is not None else Path(config.data) / CACHE_FOLDER
 
 
 def run_folder(config: TrainConfig) -> Path:
@@ -414,13 +410,8 @@ def checkpoint_paths(run: Path | str) -> dict[int, Path]:
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Write ``state`` atomically: to a temporary file beside ``path``, then renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".partial")
-    with open(temporary, "wb") as handle:
+    with atomic_write(path, "wb") as handle:
         torch.save(state, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 def load_checkpoint(path: Path | str) -> dict[str, Any]:
@@ -586,7 +577,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, processes: Processes) -> None:
         self.processes = processes
-        cache = AlignedCache.open(cache_folder(config))
+        cache = AlignedCache.open(cache_folder(config.data, config.cache))
         kind = data_kind(config, cache)
         self.device = resolve_device(config.device, processes.local_rank)
         self.amp = resolve_amp(config.amp, self.device)

@@ -5,7 +5,8 @@ Two detection backends, neither of which downloads anything:
 ``"dlib"`` (the optional extra, ``pip install "aufacs[landmarks]"``)
     dlib's HOG frontal-face detector, then the 68-point shape predictor that the
     ``face-recognition-models`` package ships, mapped to the 49-point scheme with
-    :data:`aufacs.aus.FROM_68`. On the two real BP4D frames of the shared fixtures its 49 points
+    :data:`aufacs.core.aus.FROM_68`. On the two real BP4D frames of the shared fixtures its 49
+    points
     are a mean 5.2 % and 5.8 % of the inter-ocular distance from the ground truth.
 ``"haar"`` (always there)
     OpenCV's frontal-face Haar cascade, as shipped by ``opencv-python-headless`` 4.x (5.x ships
@@ -33,8 +34,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from aufacs.aus import to_49
-from aufacs.errors import AufacsError
+from aufacs.core.aus import to_49
+from aufacs.core.errors import AufacsError
 
 BACKENDS = ("auto", "dlib", "haar")
 #: The sentence a user sees when the dlib backend is asked for but not installed.

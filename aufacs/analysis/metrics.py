@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from aufacs.aus import LEFT_EYE, RIGHT_EYE
+from aufacs.core.aus import LEFT_EYE, RIGHT_EYE
 
 FAIL_THRESHOLD = 0.1
 

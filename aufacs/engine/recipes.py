@@ -2,7 +2,7 @@
 published with.
 
 Every value here is only a default; each one can be overridden in
-:class:`aufacs.train.TrainConfig`. Sources (see ``shared/spec``):
+:class:`aufacs.engine.train.TrainConfig`. Sources (see ``shared/spec``):
 
 - **JAA-Net** (official PyTorch ``train_JAAv1.py``): SGD with Nesterov momentum 0.9, weight
   decay 5e-4, lr 0.01 multiplied by 0.3 every 2 epochs, batch 8, 12 epochs. The attention
@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aufacs.errors import AufacsError
+from aufacs.core.errors import AufacsError
 
 #: Optimisers the engine builds.
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adamw")

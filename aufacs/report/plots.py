@@ -2,10 +2,10 @@
 model comparisons.
 
 Every function takes tables the package already writes (the audit, ``iterations.csv``,
-``evaluation.csv``, the comparison tables of :mod:`aufacs.compare`) and returns a
-``matplotlib.figure.Figure`` that pyplot does not track, as :mod:`aufacs.heatmaps` does: a
+``evaluation.csv``, the comparison tables of :mod:`aufacs.analysis.compare`) and returns a
+``matplotlib.figure.Figure`` that pyplot does not track, as :mod:`aufacs.analysis.heatmaps` does: a
 notebook shows it as the value of a cell, and ``figure.savefig`` works anywhere. AU columns
-are named ``AU1``, ``AU2``, ... (:func:`aufacs.aus.au_column`).
+are named ``AU1``, ``AU2``, ... (:func:`aufacs.core.aus.au_column`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from aufacs.aus import au_column
-from aufacs.errors import AufacsError
+from aufacs.core.aus import au_column
+from aufacs.core.errors import AufacsError
 
 #: Loss-curve smoothing: the rolling mean over this many iterations.
 SMOOTHING = 20
@@ -192,7 +192,7 @@ def _error_bars(ax: Axes, table: pd.DataFrame, x: str, value: str, hue: str) -> 
 def comparison_bars(per_au: pd.DataFrame, baseline: pd.DataFrame | None = None) -> Figure:
     """Per-AU F1 of every run with bootstrap 95% intervals, and the mean F1.
 
-    ``per_au``: :func:`aufacs.compare.per_au_table` (``model``, ``au``, ``f1``, ``low``,
+    ``per_au``: :func:`aufacs.analysis.compare.per_au_table` (``model``, ``au``, ``f1``, ``low``,
     ``high``; the row ``au == "mean"`` holds the mean F1). ``baseline``: per-AU F1 of the
     majority-class baseline (``au``, ``f1``), drawn as black ticks.
     """
@@ -216,7 +216,8 @@ def comparison_bars(per_au: pd.DataFrame, baseline: pd.DataFrame | None = None) 
 def paired_differences(differences: pd.DataFrame) -> Figure:
     """Mean-F1 differences of run pairs with their 95% intervals (a forest plot).
 
-    ``differences``: :func:`aufacs.compare.paired_table` (``pair``, ``difference``, ``low``,
+    ``differences``: :func:`aufacs.analysis.compare.paired_table` (``pair``, ``difference``,
+    ``low``,
     ``high``, ``p_value``).
     """
     if differences.empty:
@@ -236,7 +237,7 @@ def paired_differences(differences: pd.DataFrame) -> Figure:
 
 
 def speed_bars(speed: pd.DataFrame) -> Figure:
-    """Frames per second of every model, runtime and batch size (a :func:`aufacs.speed.
+    """Frames per second of every model, runtime and batch size (a :func:`aufacs.analysis.speed.
     speed_table`), log scale, one panel per device."""
     devices = list(dict.fromkeys(speed["device"]))
     figure = _figure(5 * len(devices), 3.2)
@@ -253,7 +254,7 @@ def speed_bars(speed: pd.DataFrame) -> Figure:
 
 def ours_and_literature(ours: pd.DataFrame, literature: pd.DataFrame) -> Figure:
     """Our mean F1 per model (``model``, ``mean_f1``) beside the published BP4D mean F1 of
-    the same method (:func:`aufacs.literature.literature_table`), hatched and labelled as
+    the same method (:func:`aufacs.analysis.literature.literature_table`), hatched and labelled as
     literature values."""
     models = list(ours["model"])
     figure = _figure(7, 3.2)

@@ -4,7 +4,8 @@
 pandas DataFrame with one row per face per frame and writes it to ``config.out`` as CSV.
 
 **Per frame.** A frame whose longer side exceeds :data:`MAX_SIDE` pixels is first shrunk to it
-(so a huge photo costs no more than a large one); :func:`aufacs.faces.detect_faces` finds the
+(so a huge photo costs no more than a large one); :func:`aufacs.inference.faces.detect_faces`
+finds the
 faces; each is aligned with JAA-Net's similarity transform to the size and box enlargement of
 the run's aligned-crop cache, and becomes a model input exactly as a test frame does in
 training (:class:`aufacs.data.dataset.AlignedFaceDataset`: resize, centre crop, the model's
@@ -59,7 +60,9 @@ import torch
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from aufacs.aus import AUSet, au_column
+from aufacs.analysis.heatmaps import heatmap_set, sample_figure
+from aufacs.core.aus import AUSet, au_column
+from aufacs.core.errors import AufacsError
 from aufacs.data.align import (
     align_face,
     alignment_matrix,
@@ -69,9 +72,18 @@ from aufacs.data.align import (
     transform_points,
 )
 from aufacs.data.cache import META_FILE, AlignedCache
+from aufacs.data.prepare import cache_folder
 from aufacs.data.table import LANDMARK_COLUMNS, empty_defects, landmark_frame, landmarks_of
-from aufacs.errors import AufacsError
-from aufacs.faces import (
+from aufacs.engine.train import (
+    build_run_model,
+    checkpoint_paths,
+    load_checkpoint,
+    load_run_config,
+    make_dataset,
+    resolve_device,
+    to_device,
+)
+from aufacs.inference.faces import (
     BACKENDS,
     INSTALL_HINT,
     Face,
@@ -82,19 +94,8 @@ from aufacs.faces import (
     landmarks_available,
     load_image,
 )
-from aufacs.heatmaps import heatmap_set, sample_figure
 from aufacs.models import AUModel
 from aufacs.models.base import AUOutput
-from aufacs.train import (
-    build_run_model,
-    cache_folder,
-    checkpoint_paths,
-    load_checkpoint,
-    load_run_config,
-    make_dataset,
-    resolve_device,
-    to_device,
-)
 
 #: Extensions of the image files OpenCV reads (``cv2.imread``), lower case.
 IMAGE_EXTENSIONS = frozenset(
@@ -206,7 +207,7 @@ def load_predictor(
         raise AufacsError(f"run {run} has no checkpoint of epoch {chosen}; saved: {list(saved)}")
     if not 0 <= threshold <= 1:
         raise AufacsError(f"threshold must be a probability in [0, 1], got {threshold!r}")
-    folder = cache_folder(config)
+    folder = cache_folder(config.data, config.cache)
     if not (folder / META_FILE).is_file():
         raise AufacsError(
             f"run {run} needs its aligned-face cache {folder} (for its AU list and crop size), "
@@ -456,7 +457,7 @@ class _FaceInputs:
 
     ``crops`` (F, S, S, 3) uint8 RGB aligned faces and ``points`` (F, 49, 2) their landmarks
     in crop pixels are held as an in-memory :class:`AlignedCache` (labels unknown), so that
-    :func:`aufacs.train.make_dataset` resizes, centre-crops and normalises them exactly as it
+    :func:`aufacs.engine.train.make_dataset` resizes, centre-crops and normalises them exactly as it
     does test frames.
     """
 
@@ -599,7 +600,8 @@ def explain_face(
 ) -> Figure:
     """One predicted face: its aligned crop with the model's landmarks (JAA-Net's predicted
     ones, else those it was aligned with) and the heatmap of AU ``au`` (the model's attention,
-    or Grad-CAM; ``method`` as in :func:`aufacs.heatmaps.attention_maps`), beside the bars of
+    or Grad-CAM; ``method`` as in :func:`aufacs.analysis.heatmaps.attention_maps`), beside the
+    bars of
     every AU's probability. ``row``: a row of a prediction table; ``image``: the frame as
     (H, W, 3) uint8 RGB, by default read again from the row's source (and frame)."""
     if au not in predictor.aus:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aufacs.errors import AufacsError
+from aufacs.core.errors import AufacsError
 
 #: BP4D-Spontaneous AU order (12 AUs), as in JAA-Net and ME-GraphAU lists.
 BP4D_AUS: tuple[int, ...] = (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24)

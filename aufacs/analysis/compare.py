@@ -1,9 +1,10 @@
 """Tables that compare evaluated runs, and notes derived from their numbers.
 
-Everything here reads what :func:`aufacs.evaluate.evaluate_run` and training wrote into run
+Everything here reads what :func:`aufacs.analysis.evaluate.evaluate_run` and training wrote into run
 folders (``evaluation.csv``, ``evaluation_summary.csv``, ``predictions/epoch_NNN.npz``,
 ``epochs.csv``); no model runs. Confidence intervals come from
-:func:`aufacs.metrics.bootstrap_mean_f1` and :func:`aufacs.metrics.paired_f1_difference`,
+:func:`aufacs.analysis.metrics.bootstrap_mean_f1` and
+:func:`aufacs.analysis.metrics.paired_f1_difference`,
 which resample test *subjects* (frames of one subject are not independent).
 
 Runs are given as ``{name: run folder}``; :func:`name_runs` makes such a mapping from a list
@@ -18,17 +19,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from aufacs.aus import au_column
-from aufacs.errors import AufacsError
-from aufacs.evaluate import (
+from aufacs.analysis.evaluate import (
     EVALUATION_FILE,
     SUMMARY_FILE,
     Predictions,
     baseline_scores,
     load_predictions,
 )
-from aufacs.metrics import bootstrap_mean_f1, paired_f1_difference
-from aufacs.train import EPOCHS_FILE, load_run_config
+from aufacs.analysis.metrics import bootstrap_mean_f1, paired_f1_difference
+from aufacs.core.aus import au_column
+from aufacs.core.errors import AufacsError
+from aufacs.engine.train import EPOCHS_FILE, load_run_config
 
 #: Epoch choices besides a number: the last evaluated epoch, or the one with the best mean F1.
 EPOCH_CHOICES: tuple[str, ...] = ("last", "best")
@@ -51,7 +52,7 @@ def name_runs(folders: Sequence[Path | str]) -> dict[str, Path]:
 def _read(run: Path | str, file: str) -> pd.DataFrame:
     path = Path(run) / file
     if not path.is_file():
-        raise AufacsError(f"{path} does not exist; evaluate the run first (aufacs.evaluate)")
+        raise AufacsError(f"{path} does not exist; run `aufacs evaluate --run {run}` first")
     return pd.read_csv(path)
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-from aufacs.errors import AufacsError
+from aufacs.core.errors import AufacsError
+from aufacs.core.io import write_text_atomic
 
 Config = TypeVar("Config")
 
@@ -111,10 +111,7 @@ def save_config(config: Any, path: Path) -> None:
     data = {
         k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()
     }
-    path = Path(path)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(partial, path)  # readers (other processes) never see a half-written file
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def load_config(cls: type[Config], path: Path) -> Config:

@@ -33,9 +33,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from aufacs.core.errors import AufacsError
 from aufacs.data.align import alignment_matrix, transform_points
 from aufacs.data.synthetic.face import neutral_landmarks, sample_face
-from aufacs.errors import AufacsError
 from aufacs.models.base import AUModel
 
 #: Largest |difference| of probabilities between onnxruntime and PyTorch that counts as a

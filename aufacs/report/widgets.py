@@ -2,15 +2,18 @@
 
 :class:`HeatmapBrowser` browses heatmaps computed beforehand, so a click redraws a figure and
 runs no model. Its ``source`` maps ``(model name, epoch)`` to a
-:class:`aufacs.heatmaps.HeatmapSet` (S samples, N AUs; the sets may differ in S and in their
+:class:`aufacs.analysis.heatmaps.HeatmapSet` (S samples, N AUs; the sets may differ in S and in
+their
 AUs)::
 
     source = {("jaa_net", 1): heatmap_set(jaa, batch, aus), ("jaa_net", 2): ...}
     HeatmapBrowser(source)          # last expression of a cell: shows the controls
 
 The controls are a model and an epoch dropdown, a sample slider and an AU dropdown; each change
-redraws :func:`aufacs.heatmaps.sample_figure` with a title naming the selection. Widgets need a
-live kernel: static HTML reports show :func:`aufacs.heatmaps.heatmap_gallery` instead. Tests
+redraws :func:`aufacs.analysis.heatmaps.sample_figure` with a title naming the selection. Widgets
+need a
+live kernel: static HTML reports show :func:`aufacs.analysis.heatmaps.heatmap_gallery` instead.
+Tests
 drive the browser by setting the controls' ``value`` and reading :attr:`HeatmapBrowser.figure`.
 """
 
@@ -23,9 +26,9 @@ import ipywidgets as widgets
 from IPython.display import Image, clear_output, display
 from matplotlib.figure import Figure
 
-from aufacs.aus import au_column
-from aufacs.errors import AufacsError
-from aufacs.heatmaps import HeatmapSet, sample_figure
+from aufacs.analysis.heatmaps import HeatmapSet, sample_figure
+from aufacs.core.aus import au_column
+from aufacs.core.errors import AufacsError
 
 
 class HeatmapBrowser:

@@ -16,13 +16,12 @@ predicts the test subjects' centre crops and writes, beside the run:
                                      (thresholds, bootstrap) need no model run
 ===================================  ========================================================
 
-Metrics are those of :mod:`aufacs.metrics` (threshold 0.5 unless given). Re-evaluating an
+Metrics are those of :mod:`aufacs.analysis.metrics` (threshold 0.5 unless given). Re-evaluating an
 epoch replaces its rows; rows of other epochs are kept.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,16 +32,16 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from aufacs.analysis.metrics import au_scores, landmark_summary
+from aufacs.core.errors import AufacsError
+from aufacs.core.io import atomic_write
 from aufacs.data.cache import AlignedCache
 from aufacs.data.dataset import batch_loader
-from aufacs.errors import AufacsError
-from aufacs.metrics import au_scores, landmark_summary
-from aufacs.models import AUModel
-from aufacs.train import (
+from aufacs.data.prepare import cache_folder
+from aufacs.engine.train import (
     AMP_HELP,
     autocast,
     build_run_model,
-    cache_folder,
     checkpoint_paths,
     fold_split,
     load_checkpoint,
@@ -52,6 +51,7 @@ from aufacs.train import (
     resolve_device,
     to_device,
 )
+from aufacs.models import AUModel
 
 EVALUATION_FILE = "evaluation.csv"
 SUMMARY_FILE = "evaluation_summary.csv"
@@ -100,11 +100,8 @@ class Predictions:
     def save(self, path: Path) -> None:
         """Write a compressed ``.npz`` (no pickled objects), atomically."""
         arrays = {k: v for k, v in vars(self).items() if v is not None}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(path.name + ".partial")
-        with open(temporary, "wb") as handle:
+        with atomic_write(path, "wb") as handle:
             np.savez_compressed(handle, **arrays)
-        os.replace(temporary, path)
 
     @classmethod
     def load(cls, path: Path | str) -> Predictions:
@@ -165,7 +162,7 @@ def predict(
 def score(
     predictions: Predictions, threshold: float = 0.5
 ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Per-AU scores (see :func:`aufacs.metrics.au_scores`) and the means: ``mean_f1``,
+    """Per-AU scores (see :func:`aufacs.analysis.metrics.au_scores`) and the means: ``mean_f1``,
     ``mean_accuracy``, ``nme``, ``failure_rate`` (NaN without predicted landmarks), ``frames``."""
     per_au = au_scores(predictions.prob, predictions.target, predictions.aus.tolist(), threshold)
     nme, failure = float("nan"), float("nan")
@@ -209,7 +206,7 @@ def evaluate_run(
         )
     if batch_size is not None and batch_size < 1:
         raise AufacsError(f"batch_size must be a positive integer, got {batch_size}")
-    cache = AlignedCache.open(cache_folder(config))
+    cache = AlignedCache.open(cache_folder(config.data, config.cache))
     split = fold_split(cache, config.kind, config.fold)
     target_device = resolve_device(device)
     dtype = resolve_amp(amp, target_device)
@@ -290,7 +287,7 @@ def baseline_scores(
     if baseline not in BASELINES:
         raise AufacsError(f"unknown baseline {baseline!r}; expected one of {', '.join(BASELINES)}")
     config = load_run_config(run)
-    cache = AlignedCache.open(cache_folder(config))
+    cache = AlignedCache.open(cache_folder(config.data, config.cache))
     split = fold_split(cache, config.kind, config.fold)
     labels = cache.labels
     subjects = cache.table["subject"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from aufacs.errors import AufacsError
+from aufacs.core.errors import AufacsError
 
 #: Label of an AU pair with an unknown label in :func:`edge_labels` (cross-entropy's default
 #: ``ignore_index``).

@@ -1,0 +1,1 @@
+"""What trained runs say: evaluation, metrics, comparison, literature, heatmaps and speed."""

@@ -1,0 +1,1 @@
+"""Training: run folders and checkpoints, devices and mixed precision, recipes, and the Trainer."""

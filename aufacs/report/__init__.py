@@ -1,0 +1,1 @@
+"""The workbook: the papermill study runner, what the notebooks call, figures and widgets."""
