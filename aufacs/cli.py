@@ -75,7 +75,8 @@ def _print_audit(report, folder: Path) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     from aufacs.core.config import load_config
-    from aufacs.engine.train import TrainConfig, train
+    from aufacs.engine.config import TrainConfig
+    from aufacs.engine.train import train
 
     base = load_config(TrainConfig, args.config) if args.config else None
     run = train(config_from_args(TrainConfig, args, base=base))
@@ -112,10 +113,10 @@ def _add(
     subparsers: argparse._SubParsersAction,
     name: str,
     help_text: str,
-    run: Callable[[argparse.Namespace], None],
+    handler: Callable[[argparse.Namespace], None],
 ) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(name, help=help_text, description=help_text)
-    parser.set_defaults(run=run)
+    parser.set_defaults(handler=handler)
     return parser
 
 
@@ -124,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     from aufacs.analysis.evaluate import EvaluateConfig
     from aufacs.data.prepare import PrepareConfig
     from aufacs.data.synthetic import SynthConfig
-    from aufacs.engine.train import TrainConfig
+    from aufacs.engine.config import TrainConfig
     from aufacs.inference.predict import PredictConfig
     from aufacs.report.study import StudyConfig
 
@@ -171,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``aufacs`` command; returns the exit status."""
     try:
         args = build_parser().parse_args(argv)
-        args.run(args)
+        args.handler(args)
     except AufacsError as error:
         print(f"aufacs: error: {error}", file=sys.stderr)
         return 2

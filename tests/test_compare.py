@@ -16,7 +16,8 @@ from aufacs.core.config import save_config
 from aufacs.core.errors import AufacsError
 from aufacs.data.prepare import PrepareConfig, prepare
 from aufacs.data.synthetic import SynthConfig, generate_synthetic
-from aufacs.engine.train import TrainConfig, fold_split
+from aufacs.engine.config import TrainConfig
+from aufacs.engine.runs import fold_split
 
 NO_DEFECTS = {k: 0 for k in ("missing_images", "unlabelled_images", "unknown_label_rows",
                              "truncated_images", "missing_landmarks", "nan_landmarks",

@@ -13,7 +13,8 @@ import torch
 from train_worker import WORKER, make_data, tiny_config, write_config
 
 from aufacs.analysis.evaluate import evaluate_run
-from aufacs.engine.train import checkpoint_path, load_checkpoint, train
+from aufacs.engine.checkpoints import checkpoint_path, load_checkpoint
+from aufacs.engine.train import train
 
 
 @pytest.fixture(scope="module")

@@ -223,7 +223,7 @@ def test_imagenet_weights_go_to_the_convolutions_in_order_and_to_fc6(monkeypatch
         features=nn.Sequential(*layers), classifier=[nn.Linear(fc6.in_features, fc6.out_features)]
     )
     monkeypatch.setattr(
-        "aufacs.models.eac_net.torchvision_backbone", lambda arch, pretrained: fake_vgg
+        "aufacs.models.eac_net.model.torchvision_backbone", lambda arch, pretrained: fake_vgg
     )
     model.load_imagenet("imagenet")
     assert torch.equal(model.trunk.convs["conv1_1"].weight, layers[0].weight)

@@ -29,18 +29,14 @@ from aufacs.core.config import load_config
 from aufacs.core.errors import AufacsError
 from aufacs.data.cache import AlignedCache
 from aufacs.data.prepare import CACHE_FOLDER
+from aufacs.engine.checkpoints import checkpoint_path, load_checkpoint
+from aufacs.engine.config import TrainConfig
+from aufacs.engine.device import resolve_amp
+from aufacs.engine.distributed import buffers_kept
+from aufacs.engine.optimizer import make_optimizer
 from aufacs.engine.recipes import lr_factor, recipe_for
-from aufacs.engine.train import (
-    EPOCHS_FILE,
-    TrainConfig,
-    buffers_kept,
-    checkpoint_path,
-    load_checkpoint,
-    make_dataset,
-    make_optimizer,
-    resolve_amp,
-    train,
-)
+from aufacs.engine.runs import EPOCHS_FILE, make_dataset
+from aufacs.engine.train import train
 from aufacs.models import build_model
 from aufacs.models.jaa_net import JAANet
 

@@ -1,7 +1,7 @@
 """Tiny training data for the engine's tests, and a subprocess entry that trains.
 
 ``python tests/train_worker.py CONFIG.json`` (alone or under ``torchrun``) trains with the
-:class:`~aufacs.engine.train.TrainConfig` in the JSON file on one thread; with the environment
+:class:`~aufacs.engine.config.TrainConfig` in the JSON file on one thread; with the environment
 variable ``AUFACS_TEST_STEP_SECONDS`` set, each training step first sleeps that long, which
 gives a test time to kill the process in mid-epoch.
 
@@ -28,7 +28,8 @@ from aufacs.core.config import load_config, save_config
 from aufacs.data.cache import build_cache
 from aufacs.data.prepare import CACHE_FOLDER
 from aufacs.data.table import landmark_frame
-from aufacs.engine.train import TrainConfig, Trainer, train
+from aufacs.engine.config import TrainConfig
+from aufacs.engine.train import Trainer, train
 
 SUBJECTS = ("F001", "F002", "F003", "M001", "M002", "M003")
 FRAMES_PER_SUBJECT = 10

@@ -29,7 +29,7 @@ from aufacs.analysis.evaluate import (
 from aufacs.analysis.metrics import bootstrap_mean_f1, paired_f1_difference
 from aufacs.core.aus import au_column
 from aufacs.core.errors import AufacsError
-from aufacs.engine.train import EPOCHS_FILE, load_run_config
+from aufacs.engine.runs import EPOCHS_FILE, load_run_config
 
 #: Epoch choices besides a number: the last evaluated epoch, or the one with the best mean F1.
 EPOCH_CHOICES: tuple[str, ...] = ("last", "best")
@@ -186,8 +186,13 @@ def per_au_table(
         per_au = scores[["au", "f1", "accuracy"]].assign(
             low=interval["per_au_low"], high=interval["per_au_high"]
         )
-        mean = {"au": "mean", "f1": interval["mean_f1"], "accuracy": scores["accuracy"].mean(),
-                "low": interval["low"], "high": interval["high"]}  # fmt: skip
+        mean = {
+            "au": "mean",
+            "f1": interval["mean_f1"],
+            "accuracy": scores["accuracy"].mean(),
+            "low": interval["low"],
+            "high": interval["high"],
+        }
         table = pd.concat([per_au.astype({"au": object}), pd.DataFrame([mean])])
         tables.append(table.assign(model=name, epoch=number))
     columns = ["model", "au", "epoch", "f1", "low", "high", "accuracy"]
@@ -204,8 +209,9 @@ def wide_table(per_au: pd.DataFrame, value: str = "f1") -> pd.DataFrame:
     else:
         table = table.assign(cell=table[value].round(3))
     wide = table.pivot(index="au", columns="model", values="cell")
-    return wide.reindex(index=list(dict.fromkeys(table["au"])),
-                        columns=list(dict.fromkeys(table["model"])))  # fmt: skip
+    return wide.reindex(
+        index=list(dict.fromkeys(table["au"])), columns=list(dict.fromkeys(table["model"]))
+    )
 
 
 def paired_table(
@@ -221,8 +227,9 @@ def paired_table(
     rows = []
     for a, b in itertools.combinations(predictions, 2):
         first, second = predictions[a], predictions[b]
-        result = paired_f1_difference(first.prob, second.prob, first.target, first.subject,
-                                      n_boot=n_boot, seed=seed)  # fmt: skip
+        result = paired_f1_difference(
+            first.prob, second.prob, first.target, first.subject, n_boot=n_boot, seed=seed
+        )
         rows.append({"pair": f"{a} - {b}", **result})
     return pd.DataFrame(rows)
 
@@ -234,14 +241,16 @@ def training_time_table(runs: Runs) -> pd.DataFrame:
     for name, run in runs.items():
         epochs = _read(run, EPOCHS_FILE)
         config = load_run_config(run)
-        rows.append({
-            "model": name,
-            "epochs": len(epochs),
-            "seconds_per_epoch": epochs["seconds"].mean(),
-            "samples_per_s": epochs["samples_per_s"].mean(),
-            "batch_size": config.batch_size,
-            "device": config.device,
-        })  # fmt: skip
+        rows.append(
+            {
+                "model": name,
+                "epochs": len(epochs),
+                "seconds_per_epoch": epochs["seconds"].mean(),
+                "samples_per_s": epochs["samples_per_s"].mean(),
+                "batch_size": config.batch_size,
+                "device": config.device,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -267,8 +276,9 @@ def best_metrics(runs: Runs) -> dict[str, float]:
     return metrics
 
 
-def comparison_notes(per_au: pd.DataFrame, baseline: pd.DataFrame,
-                     paired: pd.DataFrame) -> list[str]:  # fmt: skip
+def comparison_notes(
+    per_au: pd.DataFrame, baseline: pd.DataFrame, paired: pd.DataFrame
+) -> list[str]:
     """Sentences derived from the comparison: each run against the majority-class baseline,
     the best run, the AUs each run does best, and which paired differences are clear (their
     95% interval excludes zero)."""

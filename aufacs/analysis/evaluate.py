@@ -37,20 +37,8 @@ from aufacs.core.errors import AufacsError
 from aufacs.core.io import atomic_write
 from aufacs.data.cache import AlignedCache
 from aufacs.data.dataset import batch_loader
-from aufacs.data.prepare import cache_folder
-from aufacs.engine.train import (
-    AMP_HELP,
-    autocast,
-    build_run_model,
-    checkpoint_paths,
-    fold_split,
-    load_checkpoint,
-    load_run_config,
-    make_dataset,
-    resolve_amp,
-    resolve_device,
-    to_device,
-)
+from aufacs.engine.device import AMP_HELP, autocast, resolve_amp, to_device
+from aufacs.engine.runs import LoadedRun
 from aufacs.models import AUModel
 
 EVALUATION_FILE = "evaluation.csv"
@@ -63,7 +51,7 @@ PREDICTIONS_FOLDER = "predictions"
 class EvaluateConfig:
     """What to evaluate and how."""
 
-    run: str = field(default="runs/jaa_net_fold1", metadata={"help": "training run folder"})
+    run: Path = field(default=Path("runs/jaa_net_fold1"), metadata={"help": "training run folder"})
     epochs: tuple[int, ...] | None = field(
         default=None, metadata={"help": "epochs to evaluate (default: every saved one)"}
     )
@@ -194,33 +182,24 @@ def evaluate_run(
     ``epochs``: which checkpoints (default: every saved one). ``batch_size``: default the
     training batch size. Returns the summary table of the evaluated epochs (one row each).
     """
-    run = Path(run)
-    config = load_run_config(run)
-    saved = checkpoint_paths(run)
-    chosen = list(saved) if epochs is None else sorted({int(e) for e in epochs})
-    missing = [e for e in chosen if e not in saved]
-    if not saved or missing:
-        raise AufacsError(
-            f"run {run} has no checkpoint for epoch(s) {missing or 'any'}; saved epochs: "
-            f"{list(saved) or 'none'}"
-        )
     if batch_size is not None and batch_size < 1:
         raise AufacsError(f"batch_size must be a positive integer, got {batch_size}")
-    cache = AlignedCache.open(cache_folder(config.data, config.cache))
-    split = fold_split(cache, config.kind, config.fold)
-    target_device = resolve_device(device)
-    dtype = resolve_amp(amp, target_device)
-    model = build_run_model(config, cache, pretrained=False).to(target_device)
-    dataset = make_dataset(cache, split.test, model, train=False)
+    loaded = LoadedRun.open(run, device)
+    chosen = loaded.saved_epochs(epochs)
+    run, cache = loaded.folder, loaded.cache
+    dtype = resolve_amp(amp, loaded.device)
     loader = batch_loader(
-        dataset, batch_size or config.batch_size, num_workers=num_workers,
-        pin_memory=target_device.type == "cuda",
-    )  # fmt: skip
+        loaded.test_set(),
+        batch_size or loaded.config.batch_size,
+        num_workers=num_workers,
+        pin_memory=loaded.device.type == "cuda",
+    )
     tables, summaries = [], []
     for epoch in chosen:
-        model.load_state_dict(load_checkpoint(saved[epoch])["model"])
-        predictions = predict(model, loader, cache, device=target_device, amp=dtype,
-                              progress=progress)  # fmt: skip
+        model = loaded.load_epoch(epoch)
+        predictions = predict(
+            model, loader, cache, device=loaded.device, amp=dtype, progress=progress
+        )
         predictions.save(predictions_path(run, epoch))
         per_au, summary = score(predictions, threshold)
         tables.append(per_au.assign(epoch=epoch))
@@ -236,10 +215,15 @@ def evaluate_run(
 def evaluate(config: EvaluateConfig) -> pd.DataFrame:
     """:func:`evaluate_run` with the settings of an :class:`EvaluateConfig`."""
     return evaluate_run(
-        config.run, config.epochs, batch_size=config.batch_size, device=config.device,
-        amp=config.amp, threshold=config.threshold, num_workers=config.num_workers,
+        config.run,
+        config.epochs,
+        batch_size=config.batch_size,
+        device=config.device,
+        amp=config.amp,
+        threshold=config.threshold,
+        num_workers=config.num_workers,
         progress=config.progress,
-    )  # fmt: skip
+    )
 
 
 def _merge(path: Path, new: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -286,9 +270,8 @@ def baseline_scores(
     from the fold's training subjects."""
     if baseline not in BASELINES:
         raise AufacsError(f"unknown baseline {baseline!r}; expected one of {', '.join(BASELINES)}")
-    config = load_run_config(run)
-    cache = AlignedCache.open(cache_folder(config.data, config.cache))
-    split = fold_split(cache, config.kind, config.fold)
+    loaded = LoadedRun.open(run)
+    cache, split = loaded.cache, loaded.split
     labels = cache.labels
     subjects = cache.table["subject"]
     test_target = labels[subjects.isin(split.test).to_numpy()]

@@ -110,15 +110,19 @@ def literature_table(models: list[str] | tuple[str, ...] | None = None) -> pd.Da
     rows = []
     for name in chosen:
         result = PUBLISHED[name]
-        rows.append({
-            "model": name,
-            "method": result.method,
-            **{au_column(au): f1 for au, f1 in zip(BP4D_AUS, result.per_au, strict=True)},
-            "mean_f1": result.mean_f1 / 100,
-            "mean_accuracy": np.nan if result.mean_accuracy is None else result.mean_accuracy / 100,
-            "source": result.source,
-            "label": LABEL,
-        })  # fmt: skip
+        rows.append(
+            {
+                "model": name,
+                "method": result.method,
+                **{au_column(au): f1 for au, f1 in zip(BP4D_AUS, result.per_au, strict=True)},
+                "mean_f1": result.mean_f1 / 100,
+                "mean_accuracy": np.nan
+                if result.mean_accuracy is None
+                else result.mean_accuracy / 100,
+                "source": result.source,
+                "label": LABEL,
+            }
+        )
     return pd.DataFrame(rows).set_index("model")
 
 

@@ -101,16 +101,23 @@ def config_from_dict(
         if field.name in values:
             kind = _field_type(cls, field)
             value = values[field.name]
-            converted[field.name] = tuple(value) if kind is tuple else value
+            if value is not None and kind in (tuple, Path):
+                value = kind(value)
+            converted[field.name] = value
     start = base if base is not None else cls()
     return dataclasses.replace(start, **converted)
 
 
-def save_config(config: Any, path: Path) -> None:
-    """Write a dataclass configuration as indented JSON (paths as strings), atomically."""
-    data = {
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A dataclass configuration as a dict of plain values (paths as strings)."""
+    return {
         k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()
     }
+
+
+def save_config(config: Any, path: Path) -> None:
+    """Write a dataclass configuration as indented JSON (paths as strings), atomically."""
+    data = config_to_dict(config)
     write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 

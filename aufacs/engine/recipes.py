@@ -2,7 +2,7 @@
 published with.
 
 Every value here is only a default; each one can be overridden in
-:class:`aufacs.engine.train.TrainConfig`. Sources (see ``shared/spec``):
+:class:`aufacs.engine.config.TrainConfig`. Sources (see ``shared/spec``):
 
 - **JAA-Net** (official PyTorch ``train_JAAv1.py``): SGD with Nesterov momentum 0.9, weight
   decay 5e-4, lr 0.01 multiplied by 0.3 every 2 epochs, batch 8, 12 epochs. The attention
@@ -54,25 +54,55 @@ class Recipe:
 
 
 JAA_NET = Recipe(
-    optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="step",
-    batch_size=8, epochs=12, nesterov=True, step_epochs=2, gamma=0.3,
-)  # fmt: skip
+    optimizer="sgd",
+    lr=0.01,
+    momentum=0.9,
+    weight_decay=5e-4,
+    schedule="step",
+    batch_size=8,
+    epochs=12,
+    nesterov=True,
+    step_epochs=2,
+    gamma=0.3,
+)
 ME_GRAPH_AU_STAGE1 = Recipe(
-    optimizer="adamw", lr=1e-4, momentum=0.9, weight_decay=5e-4, schedule="cosine",
-    batch_size=64, epochs=20,
-)  # fmt: skip
+    optimizer="adamw",
+    lr=1e-4,
+    momentum=0.9,
+    weight_decay=5e-4,
+    schedule="cosine",
+    batch_size=64,
+    epochs=20,
+)
 ME_GRAPH_AU_STAGE2 = Recipe(
-    optimizer="adamw", lr=1e-5, momentum=0.9, weight_decay=5e-4, schedule="cosine",
-    batch_size=64, epochs=20,
-)  # fmt: skip
+    optimizer="adamw",
+    lr=1e-5,
+    momentum=0.9,
+    weight_decay=5e-4,
+    schedule="cosine",
+    batch_size=64,
+    epochs=20,
+)
 EAC_NET_ENET = Recipe(
-    optimizer="sgd", lr=1e-4, momentum=0.9, weight_decay=0.0, schedule="constant",
-    batch_size=50, epochs=3, nesterov=True,
-)  # fmt: skip
+    optimizer="sgd",
+    lr=1e-4,
+    momentum=0.9,
+    weight_decay=0.0,
+    schedule="constant",
+    batch_size=50,
+    epochs=3,
+    nesterov=True,
+)
 EAC_NET_CNET = Recipe(
-    optimizer="sgd", lr=1e-4, momentum=0.9, weight_decay=0.0, schedule="constant",
-    batch_size=50, epochs=10, nesterov=True,
-)  # fmt: skip
+    optimizer="sgd",
+    lr=1e-4,
+    momentum=0.9,
+    weight_decay=0.0,
+    schedule="constant",
+    batch_size=50,
+    epochs=10,
+    nesterov=True,
+)
 
 #: (model name, stage) -> recipe. Stage ``None`` is a model without stages.
 RECIPES: dict[tuple[str, int | str | None], Recipe] = {

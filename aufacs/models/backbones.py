@@ -23,9 +23,11 @@ from aufacs.core.errors import AufacsError
 #: Architecture -> (torchvision builder, weight file names torchvision has published for it).
 _ARCHITECTURES: dict[str, tuple[str, tuple[str, ...]]] = {
     "vgg19": ("vgg19", ("vgg19-dcbb9e9d.pth",)),
-    "resnet50": ("resnet50", ("resnet50-0676ba61.pth", "resnet50-19c8e357.pth",
-                              "resnet50-11ad3fa6.pth")),
-}  # fmt: skip
+    "resnet50": (
+        "resnet50",
+        ("resnet50-0676ba61.pth", "resnet50-19c8e357.pth", "resnet50-11ad3fa6.pth"),
+    ),
+}
 
 Pretrained = str | Path | None
 

@@ -1,0 +1,96 @@
+"""Where training and evaluation compute: the device, mixed precision, seeding and CPU threads."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from aufacs.core.errors import AufacsError
+
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+AMP_MODES: tuple[str, ...] = ("auto", "bf16", "fp16", "off")
+#: What the ``amp`` option of training and evaluation accepts (see :func:`resolve_amp`).
+AMP_HELP = "mixed precision: auto (bf16 or fp16 on CUDA, off on CPU), bf16, fp16 (CUDA) or off"
+#: Environment variables that set the CPU threads of torch (OpenMP) and of BLAS libraries.
+THREAD_VARIABLES: tuple[str, ...] = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def resolve_device(device: str, local_rank: int = 0) -> torch.device:
+    """``"auto"``: CUDA when available, else CPU; ``"cuda"`` refuses a machine without one."""
+    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise AufacsError("device 'cuda' was asked for but torch sees no CUDA device")
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, None for full precision. ``"auto"``: bf16 on CUDA where supported,
+    else fp16; full precision on CPU. ``"bf16"`` also runs on CPU (about 1.6x faster JAA-Net
+    training steps on a CPU with AVX-512 BF16, see ``docs/benchmarks.md``); fp16 is CUDA-only."""
+    if amp == "off" or (amp == "auto" and device.type != "cuda"):
+        return None
+    if device.type != "cuda":
+        if amp == "bf16":
+            return torch.bfloat16
+        raise AufacsError(f"amp={amp!r} needs a CUDA device; use amp='bf16' or 'off' on {device}")
+    if amp == "fp16" or (amp == "auto" and not torch.cuda.is_bf16_supported()):
+        return torch.float16
+    return torch.bfloat16
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Mixed precision for a forward pass, or nothing when ``dtype`` is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """A batch on ``device``; images in channels-last layout on CUDA."""
+    moved = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    if device.type == "cuda":
+        moved["image"] = moved["image"].contiguous(memory_format=torch.channels_last)
+    return moved
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def set_deterministic(deterministic: bool, device: torch.device) -> None:
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    if device.type == "cuda":
+        torch.backends.cudnn.deterministic = deterministic
+        torch.backends.cudnn.benchmark = not deterministic
+
+
+@contextlib.contextmanager
+def thread_limit(count: int) -> Iterator[None]:
+    """Inside the block, torch in this process and every process started from it (notebook
+    kernels, data-loading workers) use ``count`` CPU threads. On a busy machine fewer threads
+    than torch's default (one per core) can be several times faster."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise AufacsError(f"threads must be a positive integer, got {count!r}")
+    saved_variables = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    saved_threads = torch.get_num_threads()
+    os.environ.update({name: str(count) for name in THREAD_VARIABLES})
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved_threads)
+        for name, value in saved_variables.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

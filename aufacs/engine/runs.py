@@ -1,0 +1,187 @@
+"""Run folders: what a training run writes where, and opening a run with its data and model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import torch
+
+from aufacs.core.config import config_from_dict
+from aufacs.core.errors import AufacsError
+from aufacs.data.cache import META_FILE, AlignedCache
+from aufacs.data.dataset import AlignedFaceDataset
+from aufacs.data.prepare import KINDS, cache_folder, dataset_split
+from aufacs.data.splits import Split
+from aufacs.data.table import FrameTable
+from aufacs.engine.checkpoints import checkpoint_paths, load_checkpoint
+from aufacs.engine.config import TrainConfig, run_folder
+from aufacs.engine.device import resolve_device
+from aufacs.models import AUModel, build_model, model_options
+
+#: The files of a run folder (see :mod:`aufacs.engine.train`).
+CONFIG_FILE = "config.json"
+ITERATIONS_FILE = "iterations.csv"
+EPOCHS_FILE = "epochs.csv"
+
+
+def check_run_folders(config: TrainConfig) -> None:
+    """Refuse a run whose data has no aligned-crop cache yet, or whose output folder holds
+    something other than a run of the same model."""
+    folder = cache_folder(config.data, config.cache)
+    if not (folder / META_FILE).is_file():
+        raise AufacsError(
+            f"data folder {config.data} has no aligned-face cache in {folder}; run "
+            f"`aufacs prepare --data {config.data}` first"
+        )
+    _check_out_folder(run_folder(config), config.model)
+
+
+def load_run_config(run: Path | str) -> TrainConfig:
+    """The resolved configuration saved in run folder ``run``."""
+    path = Path(run) / CONFIG_FILE
+    if not path.is_file():
+        raise AufacsError(f"{run} is not a training run folder: it has no {CONFIG_FILE}")
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise AufacsError(f"cannot read run configuration {path}: {error}") from None
+    return config_from_dict(TrainConfig, values, source=str(path))
+
+
+def _check_out_folder(out: Path, model: str) -> None:
+    """Refuse an output folder that holds another model's run or something else."""
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if not (out / CONFIG_FILE).is_file():
+        raise AufacsError(
+            f"output folder {out} is not empty and holds no training run ({CONFIG_FILE}); "
+            "choose a new folder"
+        )
+    previous = load_run_config(out)
+    if previous.model != model:
+        raise AufacsError(
+            f"output folder {out} holds a {previous.model} run, not {model}; choose another "
+            "folder to train a new run"
+        )
+
+
+def data_kind(config: TrainConfig, cache: AlignedCache) -> str:
+    """``config.kind``, else the kind ``aufacs prepare`` recorded in the cache's audit.json."""
+    if config.kind is not None:
+        return config.kind
+    audit = cache.path / "audit.json"
+    kind = json.loads(audit.read_text()).get("kind") if audit.is_file() else None
+    if kind not in KINDS:
+        raise AufacsError(
+            f"cache {cache.path} does not record its data set kind; pass kind=bp4d, disfa or "
+            "synthetic"
+        )
+    return kind
+
+
+def fold_split(cache: AlignedCache, kind: str, fold: int) -> Split:
+    """The subject split of ``fold`` for the frames in ``cache`` (see ``dataset_split``)."""
+    return dataset_split(FrameTable(cache.table, cache.aus, cache.path), kind, fold)
+
+
+def build_run_model(
+    config: TrainConfig, cache: AlignedCache, *, pretrained: bool = True
+) -> AUModel:
+    """The configured model for the cache's AUs (their numbers passed when the builder takes
+    ``aus``, so that attention rules pick the right regions). ``pretrained=False`` skips
+    loading pretrained backbone weights (a checkpoint will replace them)."""
+    options = dict(config.model_options)
+    accepted = model_options(config.model)
+    if "aus" in accepted:
+        options.setdefault("aus", cache.aus.aus)
+    if not pretrained and "pretrained" in accepted:
+        options["pretrained"] = None
+    return build_model(config.model, len(cache.aus), **options)
+
+
+def make_dataset(
+    cache: AlignedCache,
+    subjects: tuple[str, ...],
+    model: AUModel,
+    *,
+    train: bool,
+    flip: bool = True,
+    seed: int = 0,
+) -> AlignedFaceDataset:
+    """The frames of ``subjects`` as the model's input spec wants them; ``seed`` seeds the
+    training augmentations."""
+    spec = model.input_spec
+    return AlignedFaceDataset(
+        cache,
+        subjects=subjects,
+        train=train,
+        crop_size=spec.crop_size,
+        resize_to=spec.resize_to,
+        mean=spec.mean,
+        std=spec.std,
+        flip=flip,
+        seed=seed,
+    )
+
+
+@dataclass
+class LoadedRun:
+    """A run folder opened again: its resolved settings, aligned-crop cache, fold split and
+    saved checkpoints (epoch -> path). ``model`` is built on first use as the run trained it
+    (no pretrained weights, on ``device``); :meth:`load_epoch` puts a checkpoint's weights in.
+    """
+
+    folder: Path
+    config: TrainConfig
+    cache: AlignedCache
+    split: Split
+    checkpoints: dict[int, Path]
+    device: torch.device
+
+    @classmethod
+    def open(cls, run: Path | str, device: str = "cpu") -> LoadedRun:
+        """Open run folder ``run``; refuses a folder without a run, or whose cache is gone."""
+        folder = Path(run)
+        config = load_run_config(folder)
+        cache_path = cache_folder(config.data, config.cache)
+        if not (cache_path / META_FILE).is_file():
+            raise AufacsError(
+                f"run {folder} needs its aligned-face cache {cache_path} (for its frames, AU "
+                f"list and crop size), which is not there; run `aufacs prepare --data "
+                f"{config.data}` again"
+            )
+        cache = AlignedCache.open(cache_path)
+        split = fold_split(cache, config.kind, config.fold)
+        saved = checkpoint_paths(folder)
+        return cls(folder, config, cache, split, saved, resolve_device(device))
+
+    @cached_property
+    def model(self) -> AUModel:
+        """The run's model as configured, on ``device``, with no epoch's weights yet."""
+        return build_run_model(self.config, self.cache, pretrained=False).to(self.device)
+
+    def saved_epochs(self, epochs: Sequence[int] | None = None) -> list[int]:
+        """``epochs`` (default: every saved one) sorted, each once; refuses any not saved."""
+        chosen = list(self.checkpoints) if epochs is None else sorted({int(e) for e in epochs})
+        missing = [e for e in chosen if e not in self.checkpoints]
+        if not self.checkpoints or missing:
+            raise AufacsError(
+                f"run {self.folder} has no checkpoint for epoch(s) {missing or 'any'}; saved "
+                f"epochs: {list(self.checkpoints) or 'none, train it first'}"
+            )
+        return chosen
+
+    def load_epoch(self, epoch: int | None = None) -> AUModel:
+        """:attr:`model` with the weights of ``epoch`` (None: the last saved), in eval mode."""
+        chosen = self.saved_epochs(None if epoch is None else [epoch])[-1]
+        state = load_checkpoint(self.checkpoints[chosen])
+        self.model.load_state_dict(state["model"])
+        return self.model.eval()
+
+    def test_set(self) -> AlignedFaceDataset:
+        """The fold's test frames as the model's input spec wants them (no augmentation)."""
+        return make_dataset(self.cache, self.split.test, self.model, train=False)
