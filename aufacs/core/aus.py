@@ -33,27 +33,6 @@ BP4D_AUS: tuple[int, ...] = (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24)
 #: DISFA AU order (8 AUs), as in JAA-Net and ME-GraphAU lists.
 DISFA_AUS: tuple[int, ...] = (1, 2, 4, 6, 9, 12, 25, 26)
 
-#: FACS names of the AUs aufacs knows.
-AU_NAMES: dict[int, str] = {
-    1: "Inner brow raiser",
-    2: "Outer brow raiser",
-    4: "Brow lowerer",
-    5: "Upper lid raiser",
-    6: "Cheek raiser",
-    7: "Lid tightener",
-    9: "Nose wrinkler",
-    10: "Upper lip raiser",
-    12: "Lip corner puller",
-    14: "Dimpler",
-    15: "Lip corner depressor",
-    17: "Chin raiser",
-    20: "Lip stretcher",
-    23: "Lip tightener",
-    24: "Lip pressor",
-    25: "Lips part",
-    26: "Jaw drop",
-}
-
 NUM_LANDMARKS = 49
 
 #: Named groups of the 49-point scheme (0-based indices).
@@ -77,58 +56,12 @@ MOUTH_CORNERS = (31, 37)
 #: Horizontal-mirror permutation (0-based): after a flip, new point j is old point MIRROR_49[j].
 #: Same as JAA-Net's 1-based ``reflect_49.txt`` minus one.
 MIRROR_49: tuple[int, ...] = tuple(
-    i - 1
+    int(i) - 1
     for i in (
-        10,
-        9,
-        8,
-        7,
-        6,
-        5,
-        4,
-        3,
-        2,
-        1,
-        11,
-        12,
-        13,
-        14,
-        19,
-        18,
-        17,
-        16,
-        15,
-        29,
-        28,
-        27,
-        26,
-        31,
-        30,
-        23,
-        22,
-        21,
-        20,
-        25,
-        24,
-        38,
-        37,
-        36,
-        35,
-        34,
-        33,
-        32,
-        43,
-        42,
-        41,
-        40,
-        39,
-        46,
-        45,
-        44,
-        49,
-        48,
-        47,
-    )
+        "10 9 8 7 6 5 4 3 2 1 11 12 13 14 19 18 17 16 15 "
+        "29 28 27 26 31 30 23 22 21 20 25 24 "
+        "38 37 36 35 34 33 32 43 42 41 40 39 46 45 44 49 48 47"
+    ).split()
 )
 
 #: 68-point (iBUG 300-W / dlib) 0-based indices of the 49 points: drop the 17 jaw points and
