@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from aufacs.core.errors import AufacsError
 from aufacs.data.splits import (
     Split,
+    check_fold,
     custom_split,
     leakage,
     split_subjects,
@@ -62,6 +64,16 @@ def test_an_unknown_kind_is_refused_with_the_valid_kinds():
 def test_an_unknown_fold_is_refused_with_the_valid_folds():
     with pytest.raises(AufacsError, match=r"\[1, 2, 3\]"):
         standard_fold("bp4d", 4)
+
+
+def test_check_fold_accepts_1_2_and_3_and_refuses_anything_else_in_one_sentence():
+    assert [check_fold(k) for k in (1, 2, 3)] == [1, 2, 3]
+    assert type(check_fold(np.int64(2))) is int
+    for bad in (0, 4, -1, True, False, 2.0, "1", None):
+        with pytest.raises(AufacsError, match=r"^fold must be one of 1, 2, 3, got "):
+            check_fold(bad)
+    with pytest.raises(AufacsError, match=r"^fold must be one of 1, 2, 3, got True$"):
+        check_fold(True)
 
 
 def test_subject_folds_are_exclusive_and_cover_every_subject():

@@ -23,7 +23,7 @@ from aufacs.data.synthetic import (
     preview_grid,
     warp_masks,
 )
-from aufacs.data.synthetic.generate import DEFECT_FIELDS, labels_of
+from aufacs.data.synthetic.planning import DEFECT_FIELDS, labels_of
 from aufacs.data.synthetic.proof import LEARNABILITY_CONFIG, learnability, locality
 from aufacs.data.synthetic.sequences import BP4D_RATES
 from aufacs.data.table import DEFECT_KINDS, landmarks_of
@@ -31,10 +31,20 @@ from aufacs.data.table import labels_of as table_labels
 
 #: A tiny data set with one planted defect of each kind.
 TINY = SynthConfig(
-    subjects=2, tasks=2, frames_per_task=8, frame_width=130, frame_height=174, seed=3,
-    missing_images=1, unlabelled_images=1, unknown_label_rows=1, truncated_images=1,
-    missing_landmarks=1, nan_landmarks=1, duplicate_frames=1,
-)  # fmt: skip
+    subjects=2,
+    tasks=2,
+    frames_per_task=8,
+    frame_width=130,
+    frame_height=174,
+    seed=3,
+    missing_images=1,
+    unlabelled_images=1,
+    unknown_label_rows=1,
+    truncated_images=1,
+    missing_landmarks=1,
+    nan_landmarks=1,
+    duplicate_frames=1,
+)
 #: The same without defects.
 CLEAN = dataclasses.replace(TINY, **dict.fromkeys(DEFECT_FIELDS.values(), 0))
 
@@ -81,8 +91,9 @@ def test_a_non_empty_folder_is_refused_without_overwrite(tmp_path: Path) -> None
 def test_overwrite_replaces_an_earlier_data_set_and_keeps_other_files(tmp_path: Path) -> None:
     generate_synthetic(tmp_path, dataclasses.replace(CLEAN, frames_per_task=4), progress=False)
     (tmp_path / "notes.txt").write_text("mine")
-    generate_synthetic(tmp_path, dataclasses.replace(CLEAN, frames_per_task=2), overwrite=True,
-                       progress=False)  # fmt: skip
+    generate_synthetic(
+        tmp_path, dataclasses.replace(CLEAN, frames_per_task=2), overwrite=True, progress=False
+    )
     assert len(list(tmp_path.rglob("*.jpg"))) == 2 * 2 * 2
     assert (tmp_path / "notes.txt").read_text() == "mine"
 

@@ -215,6 +215,10 @@ def batch_loader(
     """
     batches = BatchSampler(sampler or SequentialSampler(dataset), batch_size, drop_last)
     return DataLoader(
-        dataset, sampler=batches, batch_size=None, num_workers=num_workers,
-        pin_memory=pin_memory, persistent_workers=persistent_workers,
-    )  # fmt: skip
+        dataset,
+        sampler=batches,
+        batch_size=None,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        persistent_workers=persistent_workers,
+    )

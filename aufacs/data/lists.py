@@ -1,4 +1,4 @@
-"""JAA-Net and ME-GraphAU list files, in and out.
+"""JAA-Net and ME-GraphAU list files, in and out: a whole set of lists <-> one frame table.
 
 Both projects describe a data set as line-aligned text files, one line per frame.
 
@@ -35,12 +35,14 @@ Reading gives a :class:`~aufacs.data.table.FrameTable`. Beyond the standard colu
 JAA-Net table may carry :data:`ALIGNED_LANDMARK_COLUMNS` (``ax0 ay0 ... ay48``, the
 aligned-crop landmarks of ``_land.txt``; the raw-frame columns ``x0 ... y48`` then stay NaN)
 and :data:`BIOCULAR_COLUMN`.
+
+One file at a time (paths, label matrices, landmark lists, values, weights) is
+:mod:`aufacs.data.list_files`; its readers and writers are re-exported here.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -48,8 +50,45 @@ import pandas as pd
 
 from aufacs.core.aus import BP4D, DISFA, NUM_LANDMARKS, AUSet
 from aufacs.core.errors import AufacsError
+from aufacs.data.list_files import (
+    au_relations,
+    read_label_matrix,
+    read_landmark_list,
+    read_paths,
+    read_values,
+    read_weights,
+    write_label_matrix,
+    write_landmark_list,
+    write_paths,
+    write_values,
+    write_weights,
+)
 from aufacs.data.reading import MATLAB_OFFSET
 from aufacs.data.table import LANDMARK_COLUMNS, FrameTable, sex_of
+
+__all__ = [
+    "ALIGNED_LANDMARK_COLUMNS",
+    "BIOCULAR_COLUMN",
+    "MEGRAPHAU_KINDS",
+    "OCCURRENCE_SUFFIXES",
+    "au_relations",
+    "jaanet_image_path",
+    "megraphau_file",
+    "read_jaanet_lists",
+    "read_label_matrix",
+    "read_landmark_list",
+    "read_megraphau_lists",
+    "read_paths",
+    "read_values",
+    "read_weights",
+    "write_jaanet_lists",
+    "write_label_matrix",
+    "write_landmark_list",
+    "write_megraphau_lists",
+    "write_paths",
+    "write_values",
+    "write_weights",
+]
 
 #: Aligned-crop landmark columns of a table read from a JAA-Net ``_land.txt``.
 ALIGNED_LANDMARK_COLUMNS = [f"a{axis}{i}" for i in range(NUM_LANDMARKS) for axis in ("x", "y")]
@@ -58,8 +97,6 @@ BIOCULAR_COLUMN = "biocular"
 
 #: Spellings of the JAA-Net label file suffix (official, and the seed subset's).
 OCCURRENCE_SUFFIXES = ("_AUoccur.txt", "_AUOccur.txt")
-#: Codes that mean "unknown" in label lists: 9 (BP4D, JAA-Net) and -1 (OpenGraphAU).
-UNKNOWN_CODES = (9, -1)
 #: ME-GraphAU list kinds, as they appear in the file names.
 MEGRAPHAU_KINDS = ("img_path", "label", "weight", "AU_relation")
 
@@ -68,82 +105,6 @@ _PATH_PATTERN = (
     r"^(?:(?P<dataset>BP4D|DISFA)/)?(?P<subject>[^/]+)/(?:(?P<task>[^/]+)/)?"
     r"(?P<frame>\d+)\.[A-Za-z]+$"
 )
-
-
-# --------------------------------------------------------------------------- single files
-
-
-def read_paths(path: Path | str) -> list[str]:
-    """Relative image paths of a ``_path`` / ``img_path`` list (LF or CRLF; blank lines
-    skipped)."""
-    lines = (line.strip() for line in _text(path).splitlines())
-    return [line for line in lines if line]
-
-
-def write_paths(path: Path | str, rel_paths: Sequence[str], *, newline: str = "\n") -> None:
-    """One relative path per line, each ended by ``newline`` (``"\\r\\n"`` reproduces the
-    official JAA-Net BP4D lists byte for byte)."""
-    _write_text(path, "".join(f"{p}{newline}" for p in rel_paths))
-
-
-def read_label_matrix(path: Path | str) -> np.ndarray:
-    """AU labels of an ``_AUoccur`` / ``label`` list, (N, n) float64: 1.0, 0.0, and NaN for
-    the unknown codes 9 and -1."""
-    labels = _read_matrix(path)
-    labels[np.isin(labels, UNKNOWN_CODES)] = np.nan
-    return labels
-
-
-def write_label_matrix(path: Path | str, labels: np.ndarray, *, unknown: int = 9) -> None:
-    """``labels`` (N, n) as space-separated ``%d``, NaN written as ``unknown``."""
-    labels = np.asarray(labels, dtype=np.float64)
-    codes = np.where(np.isnan(labels), unknown, labels).astype(np.int64)
-    _savetxt(path, codes, "%d", " ")
-
-
-def read_landmark_list(path: Path | str) -> np.ndarray:
-    """Landmarks of a ``_land`` list, (N, 49, 2) float64 as written (tabs or spaces)."""
-    values = _read_matrix(path)
-    if values.shape[1] != 2 * NUM_LANDMARKS:
-        raise AufacsError(
-            f"{path} has {values.shape[1]} values per line; expected {2 * NUM_LANDMARKS} "
-            f"(x1 y1 ... x{NUM_LANDMARKS} y{NUM_LANDMARKS})"
-        )
-    return values.reshape(-1, NUM_LANDMARKS, 2)
-
-
-def write_landmark_list(path: Path | str, landmarks: np.ndarray) -> None:
-    """``landmarks`` (N, 49, 2) as JAA-Net writes them: 98 tab-separated ``%f`` per line."""
-    flat = np.asarray(landmarks, dtype=np.float64).reshape(-1, 2 * NUM_LANDMARKS)
-    _savetxt(path, flat, "%f", "\t")
-
-
-def read_values(path: Path | str) -> np.ndarray:
-    """One number per line (``_biocular``), (N,) float64."""
-    return _read_matrix(path)[:, 0]
-
-
-def write_values(path: Path | str, values: np.ndarray) -> None:
-    """(N,) values, one ``%f`` per line."""
-    _savetxt(path, np.asarray(values, dtype=np.float64).reshape(-1, 1), "%f", "\t")
-
-
-def read_weights(path: Path | str) -> np.ndarray:
-    """AU weights of a ``_weight`` / ``weight_fold`` file, (n,) float64."""
-    return _read_matrix(path).reshape(-1)
-
-
-def write_weights(path: Path | str, weights: np.ndarray) -> None:
-    """(n,) weights on one line of tab-separated ``%f`` (JAA-Net and ME-GraphAU)."""
-    _savetxt(path, np.asarray(weights, dtype=np.float64).reshape(1, -1), "%f", "\t")
-
-
-def au_relations(labels: np.ndarray) -> np.ndarray:
-    """ME-GraphAU's edge labels from AU labels (N, n): (N, n * n) with column j * n + k
-    equal to 2 * y_j + y_k (0-3); NaN where either AU is unknown."""
-    labels = np.asarray(labels, dtype=np.float64)
-    pairs = 2 * labels[:, :, None] + labels[:, None, :]
-    return pairs.reshape(len(labels), -1)
 
 
 # --------------------------------------------------------------------------- JAA-Net
@@ -383,31 +344,3 @@ def _exists(paths: list[str]) -> np.ndarray:
                 folders[folder] = set()
         found[i] = name in folders[folder]
     return found
-
-
-def _text(path: Path | str) -> str:
-    try:
-        return Path(path).read_text()
-    except FileNotFoundError:
-        raise AufacsError(f"{path} does not exist") from None
-
-
-def _read_matrix(path: Path | str) -> np.ndarray:
-    """A whitespace-separated numeric file as (N, m) float64 (a writable copy)."""
-    try:
-        table = pd.read_csv(path, sep=r"\s+", header=None, dtype=np.float64)
-    except FileNotFoundError:
-        raise AufacsError(f"{path} does not exist") from None
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise AufacsError(f"{path} is not a table of numbers ({error})") from None
-    return table.to_numpy(dtype=np.float64, copy=True)
-
-
-def _savetxt(path: Path | str, array: np.ndarray, fmt: str, delimiter: str) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    np.savetxt(path, array, fmt=fmt, delimiter=delimiter)
-
-
-def _write_text(path: Path | str, text: str) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(text, newline="")

@@ -30,8 +30,15 @@ from aufacs.data.table import sex_of
 STANDARD_KINDS: tuple[str, ...] = ("bp4d", "disfa")
 #: Number of folds of the standard protocols.
 N_FOLDS = 3
-#: Roles a subject can have in a split (see :meth:`Split.role_of`).
-ROLES: tuple[str, ...] = ("train", "test", "both", "unused")
+
+
+def check_fold(fold: int) -> int:
+    """``fold`` as an int when it is one of 1 ... :data:`N_FOLDS`; otherwise (another number,
+    a bool, a float, a string) :class:`AufacsError` in one sentence naming the valid folds."""
+    if isinstance(fold, bool) or not isinstance(fold, numbers.Integral) or not 1 <= fold <= N_FOLDS:
+        folds = ", ".join(str(k) for k in range(1, N_FOLDS + 1))
+        raise AufacsError(f"fold must be one of {folds}, got {fold!r}")
+    return int(fold)
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,14 @@ the audit; and per-frame ground truth of where each AU acts. See ``docs/syntheti
 module             concept
 =================  ==============================================================
 ``draw``           the face-unit canvas and anti-aliased drawing primitives
-``face``           a subject's parametric face: neutral landmarks, drawing, shading
+``face``           a subject's parametric face: parameters, neutral landmarks, contours
+``face_drawing``   :class:`FaceModel`: the face's static layers, features and shading
 ``aus_motion``     what each AU does (displacements, creases, bumps) and its region
 ``sequences``      temporal AU activity and per-frame nuisances
 ``render``         the camera: pose, background, light, blur, noise; frame regions
-``generate``       :class:`SynthConfig`, :func:`generate_synthetic`, the manifest
+``planning``       :class:`SynthConfig` and :func:`plan`: faces, frames, parameters
+``manifest``       :class:`SynthManifest` and the per-frame parameters table
+``generate``       :func:`generate_synthetic`: frames, labels, landmarks, defects on disk
 ``truth``          :class:`SynthTruth`: regions and redrawing of a generated folder
 ``preview``        :func:`preview_grid`, the picture of aligned faces
 ``proof``          learnability and locality measurements (HOG + logistic regression)
@@ -21,14 +24,9 @@ module             concept
 """
 
 from aufacs.data.synthetic.face import FaceParams, sample_face
-from aufacs.data.synthetic.generate import (
-    FRAMES_FILE,
-    MANIFEST_FILE,
-    SynthConfig,
-    SynthManifest,
-    generate_synthetic,
-    plan,
-)
+from aufacs.data.synthetic.generate import generate_synthetic
+from aufacs.data.synthetic.manifest import FRAMES_FILE, MANIFEST_FILE, SynthManifest
+from aufacs.data.synthetic.planning import SynthConfig, plan
 from aufacs.data.synthetic.preview import preview_grid
 from aufacs.data.synthetic.render import FrameParams, RenderedFrame, SubjectRenderer, warp_masks
 from aufacs.data.synthetic.truth import SynthTruth

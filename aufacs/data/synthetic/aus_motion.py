@@ -108,7 +108,7 @@ class _Builder:
             self.creases.append((line * (-1, 1), strength))
 
     def bump(
-        self, centre: tuple, sigma: tuple[float, float], height: float, *, mirror=True
+        self, centre: tuple, sigma: tuple[float, float], height: float, *, mirror: bool = True
     ) -> None:
         """A bump at ``centre`` (left side; mirrored unless ``mirror`` is False)."""
         self.bumps.append((np.asarray(centre, dtype=np.float64), sigma, height))
@@ -261,9 +261,19 @@ def _au24(n: np.ndarray, face: FaceParams) -> AUMotion:
 
 #: Builder of each AU's motion.
 _MOTIONS: dict[int, Callable[[np.ndarray, FaceParams], AUMotion]] = {
-    1: _au1, 2: _au2, 4: _au4, 6: _au6, 7: _au7, 10: _au10,
-    12: _au12, 14: _au14, 15: _au15, 17: _au17, 23: _au23, 24: _au24,
-}  # fmt: skip
+    1: _au1,
+    2: _au2,
+    4: _au4,
+    6: _au6,
+    7: _au7,
+    10: _au10,
+    12: _au12,
+    14: _au14,
+    15: _au15,
+    17: _au17,
+    23: _au23,
+    24: _au24,
+}
 
 
 def au_motions(neutral: np.ndarray, face: FaceParams) -> list[AUMotion]:

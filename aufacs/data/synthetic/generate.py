@@ -34,10 +34,7 @@ kind                      how it is planted
 
 from __future__ import annotations
 
-import json
-import math
 import shutil
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import cv2
@@ -48,220 +45,36 @@ from tqdm.auto import tqdm
 
 from aufacs.core.aus import BP4D
 from aufacs.core.errors import AufacsError
-from aufacs.data.bp4d import (
+from aufacs.data.bp4d_labels import write_au_occ_csv
+from aufacs.data.bp4d_landmarks import write_landmark_mat
+from aufacs.data.bp4d_layout import (
     IMAGES_DIR,
     LABELS_DIR,
     LANDMARKS_DIR,
     bp4d_image_path,
     bp4d_label_path,
     bp4d_landmark_path,
-    write_au_occ_csv,
-    write_landmark_mat,
 )
-from aufacs.data.synthetic.face import FaceParams, sample_face
-from aufacs.data.synthetic.render import FrameParams, SubjectRenderer
-from aufacs.data.synthetic.sequences import au_intensities, sequence_params, subject_offsets
+from aufacs.data.synthetic.manifest import (
+    FRAMES_FILE,
+    MANIFEST_FILE,
+    PLANTED_COLUMNS,
+    SynthManifest,
+    frames_table,
+)
+from aufacs.data.synthetic.planning import (
+    DEFAULT_CONFIG,
+    SynthConfig,
+    SynthSequence,
+    labels_of,
+    plan,
+)
+from aufacs.data.synthetic.render import SubjectRenderer
 
-MANIFEST_FILE = "synthetic_manifest.json"
-FRAMES_FILE = "synthetic_frames.csv"
 #: What a generated folder holds; ``overwrite`` removes these and nothing else.
 GENERATED = (IMAGES_DIR, LABELS_DIR.split("/")[0], LANDMARKS_DIR, MANIFEST_FILE, FRAMES_FILE)
-#: Tasks a subject can have, as in BP4D.
-TASKS = tuple(f"T{k}" for k in range(1, 9))
-#: Planted defect kinds (the audit's names) and the config fields that count them.
-DEFECT_FIELDS: dict[str, str] = {
-    "missing_image": "missing_images",
-    "unlabelled_image": "unlabelled_images",
-    "all_unknown_labels": "unknown_label_rows",
-    "unreadable_image": "truncated_images",
-    "missing_landmarks": "missing_landmarks",
-    "nonfinite_landmarks": "nan_landmarks",
-    "duplicate_frame": "duplicate_frames",
-}
-#: First frame number of a sequence is drawn below this, so most frames have 3-digit
-#: numbers whose padded and unpadded names differ (as 0643.jpg / 643.jpg in BP4D copies).
-_FIRST_FRAME_BELOW = 900
 #: Seed stream of the defect choice (apart from the subjects' streams).
 _DEFECT_STREAM = 10**6
-
-
-@dataclass(frozen=True)
-class SynthConfig:
-    """Size, look and planted defects of a SynthBP4D copy."""
-
-    subjects: int = field(
-        default=8, metadata={"help": "number of subjects (F001.., M001..; half female, rounded up)"}
-    )
-    tasks: int = field(default=3, metadata={"help": "tasks per subject, T1.. (1 to 8)"})
-    frames_per_task: int = field(default=30, metadata={"help": "frames per task sequence"})
-    frame_width: int = field(
-        default=260, metadata={"help": "frame width in pixels (BP4D: 1040; keep 1040:1392)"}
-    )
-    frame_height: int = field(default=348, metadata={"help": "frame height in pixels (BP4D: 1392)"})
-    seed: int = field(default=0, metadata={"help": "random seed; the data set follows from it"})
-    smoothness: float = field(
-        default=3.0, metadata={"help": "time scale of AU activity and head motion, in frames"}
-    )
-    min_intensity: float = field(
-        default=0.15, metadata={"help": "AU intensity (0-1) at onset; lower = harder weak AUs"}
-    )
-    jpeg_quality: int = field(default=92, metadata={"help": "JPEG quality of the frames (1-100)"})
-    missing_images: int = field(
-        default=2, metadata={"help": "planted defects: label rows whose frame image is missing"}
-    )
-    unlabelled_images: int = field(
-        default=2, metadata={"help": "planted defects: frame images without a label row"}
-    )
-    unknown_label_rows: int = field(
-        default=2, metadata={"help": "planted defects: label rows coded 9 (unknown) for every AU"}
-    )
-    truncated_images: int = field(default=2, metadata={"help": "planted defects: truncated JPEGs"})
-    missing_landmarks: int = field(
-        default=2, metadata={"help": "planted defects: frames without landmarks"}
-    )
-    nan_landmarks: int = field(
-        default=2, metadata={"help": "planted defects: frames with NaN landmark coordinates"}
-    )
-    duplicate_frames: int = field(
-        default=2, metadata={"help": "planted defects: frames written twice (0643.jpg and 643.jpg)"}
-    )
-
-    @property
-    def frame_size(self) -> tuple[int, int]:
-        """(width, height) in pixels."""
-        return self.frame_width, self.frame_height
-
-    def defect_counts(self) -> dict[str, int]:
-        """Planted defects per kind (the audit's kind names)."""
-        return {kind: getattr(self, name) for kind, name in DEFECT_FIELDS.items()}
-
-
-@dataclass(frozen=True)
-class SynthSequence:
-    """One subject's task: frame numbers (T,) and each frame's parameters."""
-
-    subject: str
-    task: str
-    frames: np.ndarray
-    params: list[FrameParams]
-
-
-@dataclass(frozen=True)
-class SynthManifest:
-    """What :func:`generate_synthetic` wrote: the config, the subjects' faces, the AU rates of
-    the labels written, and the planted defects (one row per defect: ``kind``, ``subject``,
-    ``task``, ``frame``, ``path``)."""
-
-    config: SynthConfig
-    faces: list[FaceParams]
-    au_rates: dict[str, float]
-    defects: pd.DataFrame
-
-    @property
-    def defect_counts(self) -> dict[str, int]:
-        """Planted defects per kind."""
-        return {kind: int((self.defects["kind"] == kind).sum()) for kind in DEFECT_FIELDS}
-
-    def summary(self) -> str:
-        """One line: frames, subjects by sex, tasks, planted defects."""
-        c = self.config
-        females = sum(face.sex == "F" for face in self.faces)
-        return (
-            f"{c.subjects * c.tasks * c.frames_per_task} frames of {c.subjects} subjects "
-            f"({females} F, {c.subjects - females} M) x {c.tasks} tasks, "
-            f"{len(self.defects)} planted defects"
-        )
-
-    def write(self, root: Path) -> None:
-        """Write ``<root>/synthetic_manifest.json``."""
-        content = {
-            "config": asdict(self.config),
-            "subjects": [face.to_dict() for face in self.faces],
-            "au_rates": self.au_rates,
-            "defect_counts": self.defect_counts,
-            "defects": self.defects.to_dict(orient="records"),
-        }
-        (Path(root) / MANIFEST_FILE).write_text(json.dumps(content, indent=1) + "\n")
-
-    @classmethod
-    def read(cls, root: Path | str) -> SynthManifest:
-        """The manifest of a generated folder; AufacsError if it has none."""
-        path = Path(root) / MANIFEST_FILE
-        if not path.is_file():
-            raise AufacsError(f"{path} does not exist; expected a folder made by aufacs synth")
-        content = json.loads(path.read_text())
-        return cls(
-            config=SynthConfig(**content["config"]),
-            faces=[FaceParams.from_dict(face) for face in content["subjects"]],
-            au_rates=content["au_rates"],
-            defects=pd.DataFrame(content["defects"], columns=_DEFECT_COLUMNS),
-        )
-
-
-_DEFECT_COLUMNS = ["kind", "subject", "task", "frame", "path"]
-
-
-#: The default configuration (the study's data set).
-DEFAULT_CONFIG = SynthConfig()
-
-
-def subject_ids(count: int) -> list[str]:
-    """BP4D-style IDs: ``ceil(count / 2)`` females F001.. then males M001.."""
-    females = math.ceil(count / 2)
-    return [f"F{i:03d}" for i in range(1, females + 1)] + [
-        f"M{i:03d}" for i in range(1, count - females + 1)
-    ]
-
-
-def check_config(config: SynthConfig) -> None:
-    """Raise AufacsError (one sentence) for a config that cannot be generated."""
-    per_sex = math.ceil(config.subjects / 2)
-    rules = [
-        (1 <= config.subjects and per_sex <= 999, "subjects must be between 1 and 1998"),
-        (1 <= config.tasks <= len(TASKS), f"tasks must be between 1 and {len(TASKS)}"),
-        (config.frames_per_task >= 1, "frames_per_task must be at least 1"),
-        (
-            config.frame_width >= 64 and config.frame_height >= 64,
-            "frame_width and frame_height must be at least 64 pixels",
-        ),
-        (0.0 <= config.min_intensity <= 1.0, "min_intensity must be between 0 and 1"),
-        (config.smoothness >= 0.0, "smoothness must be at least 0 frames"),
-        (1 <= config.jpeg_quality <= 100, "jpeg_quality must be between 1 and 100"),
-        (
-            all(n >= 0 for n in config.defect_counts().values()),
-            "planted defect counts must be at least 0",
-        ),
-    ]
-    for ok, sentence in rules:
-        if not ok:
-            raise AufacsError(f"synthetic config: {sentence}")
-
-
-def plan(config: SynthConfig) -> tuple[list[FaceParams], list[SynthSequence]]:
-    """The faces of every subject and the frames of every sequence (nothing is drawn)."""
-    check_config(config)
-    faces, sequences = [], []
-    for index, subject in enumerate(subject_ids(config.subjects)):
-        rng = np.random.default_rng((config.seed, index))
-        face = sample_face(rng, subject)
-        offsets = subject_offsets(rng)
-        faces.append(face)
-        for t, task in enumerate(TASKS[: config.tasks]):
-            task_rng = np.random.default_rng((config.seed, index, t + 1))
-            intensities = au_intensities(
-                task_rng, config.frames_per_task, offsets,
-                smoothness=config.smoothness, min_intensity=config.min_intensity,
-            )  # fmt: skip
-            params = sequence_params(task_rng, face, intensities, smoothness=config.smoothness)
-            first = int(task_rng.integers(1, _FIRST_FRAME_BELOW))
-            frames = np.arange(first, first + config.frames_per_task)
-            sequences.append(SynthSequence(subject, task, frames, params))
-    return faces, sequences
-
-
-def labels_of(params: list[FrameParams]) -> np.ndarray:
-    """AU occurrence (T, 12) float64 (1.0 present, 0.0 absent) from the intensities."""
-    return (np.array([p.intensities for p in params]) > 0).astype(np.float64)
 
 
 def generate_synthetic(
@@ -350,7 +163,7 @@ def _choose_defects(config: SynthConfig, sequences: list[SynthSequence]) -> pd.D
         if kind != "duplicate_frame":
             chosen.update((next(rest), kind) for _ in range(count))
     rows = [(kind, *key) for key, kind in chosen.items()]
-    table = pd.DataFrame(rows, columns=_DEFECT_COLUMNS[:4])
+    table = pd.DataFrame(rows, columns=PLANTED_COLUMNS[:4])
     return table.sort_values(["kind", "subject", "task", "frame"], ignore_index=True)
 
 
@@ -413,38 +226,3 @@ def _spoil_landmarks(path: Path, frames: np.ndarray) -> None:
             values = entry[()]
             values[:, :5] = np.nan
             entry[...] = values
-
-
-def frames_table(sequences: list[SynthSequence]) -> pd.DataFrame:
-    """Every frame's parameters, one row per frame: subject, task, frame, the AU
-    intensities (columns ``AU1`` ... in [0, 1], 0 = absent) and the other
-    :class:`~aufacs.data.synthetic.render.FrameParams` fields (tuples as ``name_0``, ...)."""
-    rows = []
-    for sequence in sequences:
-        for frame, params in zip(sequence.frames, sequence.params, strict=True):
-            row = {"subject": sequence.subject, "task": sequence.task, "frame": int(frame)}
-            row |= dict(zip(BP4D.columns, params.intensities, strict=True))
-            for name, value in asdict(params).items():
-                if name == "intensities":
-                    continue
-                if isinstance(value, tuple):
-                    row |= {f"{name}_{i}": v for i, v in enumerate(value)}
-                else:
-                    row[name] = value
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def params_from_row(row: pd.Series) -> FrameParams:
-    """The :class:`FrameParams` of one row of :func:`frames_table`."""
-    values = {}
-    for f in fields(FrameParams):
-        if f.name == "intensities":
-            values[f.name] = tuple(float(row[c]) for c in BP4D.columns)
-        elif f.name in row.index:
-            values[f.name] = row[f.name].item() if hasattr(row[f.name], "item") else row[f.name]
-        else:
-            parts = sorted(k for k in row.index if k.startswith(f"{f.name}_"))
-            values[f.name] = tuple(float(row[k]) for k in parts)
-    values["noise_seed"] = int(values["noise_seed"])
-    return FrameParams(**values)

@@ -1,7 +1,7 @@
 """A picture of SynthBP4D: aligned synthetic faces with their active AUs.
 
 ``aufacs preview --out docs/img/synth_grid.png`` (or :func:`preview_grid`) draws the frames
-in memory from a :class:`~aufacs.data.synthetic.generate.SynthConfig` (nothing is written
+in memory from a :class:`~aufacs.data.synthetic.planning.SynthConfig` (nothing is written
 but the PNG), aligns them as the cache does and titles each with its subject, task and
 active AUs (weak ones, intensity below :data:`WEAK`, in parentheses).
 """
@@ -16,7 +16,7 @@ from PIL import Image
 from aufacs.core.aus import BP4D_AUS
 from aufacs.core.errors import AufacsError
 from aufacs.data.align import align_face
-from aufacs.data.synthetic.generate import DEFAULT_CONFIG, SynthConfig, plan
+from aufacs.data.synthetic.planning import DEFAULT_CONFIG, SynthConfig, plan
 from aufacs.data.synthetic.render import SubjectRenderer
 
 #: Intensity below which an active AU is marked weak in the titles.

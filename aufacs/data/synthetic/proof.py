@@ -24,7 +24,7 @@ import numpy as np
 from aufacs.core.aus import BP4D_AUS
 from aufacs.core.errors import AufacsError
 from aufacs.data.align import align_face
-from aufacs.data.synthetic.generate import SynthConfig, labels_of, plan
+from aufacs.data.synthetic.planning import SynthConfig, labels_of, plan
 from aufacs.data.synthetic.render import SubjectRenderer
 
 #: The smallest data set on which the learnability test holds with a margin.
@@ -174,8 +174,11 @@ def main(argv: list[str] | None = None) -> None:
         result = learnability(replace(LEARNABILITY_CONFIG, seed=seed))
         print(f"seed {seed}: learnability on {LEARNABILITY_CONFIG.subjects} subjects")
         print(f"{'':>9} {header}   mean")
-        for name, values in (("F1", result.f1), ("shuffled", result.shuffled_f1),
-                             ("chance", result.chance_f1)):  # fmt: skip
+        for name, values in (
+            ("F1", result.f1),
+            ("shuffled", result.shuffled_f1),
+            ("chance", result.chance_f1),
+        ):
             print(f"{name:>9} " + " ".join(f"{v:5.2f}" for v in values) + f"  {values.mean():5.3f}")
         shares = locality(replace(LOCALITY_CONFIG, seed=seed))
         print(f"locality over {len(shares)} frames (share of the change inside the region)")

@@ -1,11 +1,12 @@
 """The camera: one subject's face placed in a BP4D-like frame with pose, light, blur and noise.
 
-A frame is the subject's canvas (drawn by :class:`~aufacs.data.synthetic.face.FaceModel`)
-warped into the frame by the *pose matrix* (canvas pixels to frame pixels: roll about the
-neck, a yaw-like horizontal squash, scale and shift), over a dark studio background and a
-shirt, then lit, blurred and given sensor noise. Frames are BP4D's shape (width : height =
-1040 : 1392) at any size; the face fills a similar fraction (the inter-ocular distance is
-:data:`IOD_FRACTION` of the frame width, as in BP4D).
+A frame is the subject's canvas (drawn by
+:class:`~aufacs.data.synthetic.face_drawing.FaceModel`) warped into the frame by the *pose
+matrix* (canvas pixels to frame pixels: roll about the neck, a yaw-like horizontal squash,
+scale and shift), over a dark studio background and a shirt, then lit, blurred and given
+sensor noise. Frames are BP4D's shape (width : height = 1040 : 1392) at any size; the face
+fills a similar fraction (the inter-ocular distance is :data:`IOD_FRACTION` of the frame
+width, as in BP4D).
 
 Everything a frame depends on is in its :class:`FrameParams`, so any frame can be drawn again,
 with some AUs switched off, or its AU regions mapped (:meth:`SubjectRenderer.region_masks`).
@@ -19,7 +20,8 @@ import cv2
 import numpy as np
 
 from aufacs.data.synthetic.aus_motion import au_marks, au_motions, deform_landmarks, region_masks
-from aufacs.data.synthetic.face import FaceModel, FaceParams, light_vector
+from aufacs.data.synthetic.face import FaceParams
+from aufacs.data.synthetic.face_drawing import FaceModel, light_vector
 
 #: Inter-ocular distance / frame width in real BP4D frames (257 px of 1040).
 IOD_FRACTION = 0.247
@@ -135,9 +137,13 @@ class SubjectRenderer:
         rgba = model.draw(points, marks, light_vector(*params.light), params.gaze)
         matrix = self.pose_matrix(params)
         layers = cv2.warpAffine(
-            rgba, matrix, (width, height), flags=cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_CONSTANT, borderValue=0,
-        )  # fmt: skip
+            rgba,
+            matrix,
+            (width, height),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
         frame = layers[..., :3]
         frame += self._background * (1 - layers[..., 3:])
         self._draw_shirt(frame, params)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from aufacs.core.errors import AufacsError
 from aufacs.data.align import ALIGNED_SIZE, BOX_ENLARGE, alignment_matrix
-from aufacs.data.synthetic.generate import FRAMES_FILE, SynthManifest, params_from_row
+from aufacs.data.synthetic.manifest import FRAMES_FILE, SynthManifest, params_from_row
 from aufacs.data.synthetic.render import FrameParams, RenderedFrame, SubjectRenderer
 
 
