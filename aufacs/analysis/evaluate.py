@@ -33,11 +33,20 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from aufacs.analysis.metrics import au_scores, landmark_summary
+from aufacs.core.console import say
 from aufacs.core.errors import AufacsError
-from aufacs.core.io import atomic_write
+from aufacs.core.io import atomic_write, write_text_atomic
 from aufacs.data.cache import AlignedCache
 from aufacs.data.dataset import batch_loader
-from aufacs.engine.device import AMP_HELP, autocast, resolve_amp, to_device
+from aufacs.engine.checkpoints import UnreadableCheckpoint
+from aufacs.engine.device import (
+    AMP_HELP,
+    THREADS_HELP,
+    autocast,
+    resolve_amp,
+    to_device,
+    use_threads,
+)
 from aufacs.engine.runs import LoadedRun
 from aufacs.models import AUModel
 
@@ -62,6 +71,11 @@ class EvaluateConfig:
     amp: str = field(default="auto", metadata={"help": AMP_HELP})
     threshold: float = field(default=0.5, metadata={"help": "probability threshold of 'present'"})
     num_workers: int = field(default=0, metadata={"help": "data-loading worker processes"})
+    cache: Path | None = field(
+        default=None,
+        metadata={"help": "the run's aligned-crop cache, if it has moved since training"},
+    )
+    threads: int | None = field(default=None, metadata={"help": THREADS_HELP})
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
 
 
@@ -175,16 +189,22 @@ def evaluate_run(
     amp: str = "auto",
     threshold: float = 0.5,
     num_workers: int = 0,
+    cache: Path | str | None = None,
+    threads: int | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Evaluate the saved epochs of a run on its fold's test subjects (module docstring).
 
-    ``epochs``: which checkpoints (default: every saved one). ``batch_size``: default the
-    training batch size. Returns the summary table of the evaluated epochs (one row each).
+    ``epochs``: which checkpoints (default: every saved one); one that cannot be read is
+    skipped with a warning. ``batch_size``: default the training batch size. ``cache``: the
+    run's aligned-crop cache, where it has moved since training. ``threads``: CPU threads
+    (see :func:`aufacs.engine.device.use_threads`). Returns the summary table of the evaluated
+    epochs (one row each).
     """
     if batch_size is not None and batch_size < 1:
         raise AufacsError(f"batch_size must be a positive integer, got {batch_size}")
-    loaded = LoadedRun.open(run, device)
+    use_threads(threads, announce=progress)
+    loaded = LoadedRun.open(run, device, cache=cache)
     chosen = loaded.saved_epochs(epochs)
     run, cache = loaded.folder, loaded.cache
     dtype = resolve_amp(amp, loaded.device)
@@ -196,7 +216,11 @@ def evaluate_run(
     )
     tables, summaries = [], []
     for epoch in chosen:
-        model = loaded.load_epoch(epoch)
+        try:
+            model = loaded.load_epoch(epoch)
+        except UnreadableCheckpoint as error:
+            say(f"warning: skipping epoch {epoch}: {error}")
+            continue
         predictions = predict(
             model, loader, cache, device=loaded.device, amp=dtype, progress=progress
         )
@@ -204,10 +228,13 @@ def evaluate_run(
         per_au, summary = score(predictions, threshold)
         tables.append(per_au.assign(epoch=epoch))
         summaries.append({"epoch": epoch, **summary})
+    if not summaries:
+        raise AufacsError(f"no checkpoint of run {run} could be read; train it again")
     per_au_table = _merge(run / EVALUATION_FILE, pd.concat(tables), ["epoch", "au"])
     summary_table = _merge(run / SUMMARY_FILE, pd.DataFrame(summaries), ["epoch"])
-    per_au_table.to_csv(run / EVALUATION_FILE, index=False)
-    summary_table.to_csv(run / SUMMARY_FILE, index=False)
+    for table, name in ((per_au_table, EVALUATION_FILE), (summary_table, SUMMARY_FILE)):
+        with atomic_write(run / name) as handle:
+            table.to_csv(handle, index=False)
     _write_jaa_log(summary_table, run / JAA_LOG_FILE)
     return pd.DataFrame(summaries)
 
@@ -222,6 +249,8 @@ def evaluate(config: EvaluateConfig) -> pd.DataFrame:
         amp=config.amp,
         threshold=config.threshold,
         num_workers=config.num_workers,
+        cache=config.cache,
+        threads=config.threads,
         progress=config.progress,
     )
 
@@ -242,7 +271,7 @@ def _write_jaa_log(summary: pd.DataFrame, path: Path) -> None:
         f"{int(r.epoch)}\t{r.mean_f1:f}\t{r.mean_accuracy:f}\t{r.nme:f}\t{r.failure_rate:f}"
         for r in summary.itertuples()
     ]
-    path.write_text("".join(line + "\n" for line in lines))
+    write_text_atomic(path, "".join(line + "\n" for line in lines))
 
 
 def majority_prob(train_target: np.ndarray, frames: int) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import random
 import re
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from aufacs.core.console import say
 from aufacs.core.errors import AufacsError
 from aufacs.core.io import atomic_write
 
@@ -18,6 +20,10 @@ CHECKPOINT_FOLDER = "checkpoints"
 #: Version of the checkpoint layout written by :func:`save_checkpoint`.
 CHECKPOINT_FORMAT = 1
 _CHECKPOINT_NAME = re.compile(r"epoch_(\d+)\.pt")
+
+
+class UnreadableCheckpoint(AufacsError):
+    """A checkpoint file that torch cannot read: truncated, damaged or not a checkpoint."""
 
 
 def checkpoint_path(run: Path | str, epoch: int) -> Path:
@@ -56,12 +62,33 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
             "only checkpoints of tensors and plain containers (as aufacs writes them) are accepted"
         ) from None
     except (OSError, RuntimeError, EOFError) as error:
-        raise AufacsError(f"checkpoint {path} cannot be read: {error}") from None
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UnreadableCheckpoint(
+            f"checkpoint {path} cannot be read (a truncated or damaged file: {reason})"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise AufacsError(
             f"checkpoint {path} is not an aufacs training checkpoint (format {CHECKPOINT_FORMAT})"
         )
     return state
+
+
+def set_aside_unreadable(run: Path | str) -> list[Path]:
+    """Move the run's unreadable last checkpoints aside (``epoch_NNN.pt.unreadable``), each
+    with a warning, until the last one reads; returns where they went. Training then resumes
+    from the last good checkpoint, so a damaged file costs the epochs after it, no more."""
+    moved = []
+    for path in reversed(checkpoint_paths(run).values()):
+        try:
+            load_checkpoint(path)
+        except UnreadableCheckpoint as error:
+            aside = path.with_name(path.name + ".unreadable")
+            os.replace(path, aside)
+            say(f"warning: {error}; moved it to {aside} and resume from the one before it")
+            moved.append(aside)
+            continue
+        break
+    return moved
 
 
 def rng_state() -> dict[str, Any]:

@@ -11,13 +11,24 @@ from aufacs.core.errors import AufacsError
 from aufacs.data.prepare import KINDS
 from aufacs.data.splits import check_fold
 from aufacs.data.stats import WEIGHT_SCHEMES
-from aufacs.engine.device import AMP_HELP, AMP_MODES, DEVICES
+from aufacs.engine.device import AMP_HELP, AMP_MODES, DEVICES, THREADS_HELP, default_threads
 from aufacs.engine.recipes import OPTIMIZERS, SCHEDULES, recipe_for
 from aufacs.models import AUModel, available_models, model_options
 
 #: Fields that may differ when a run is resumed: where things are and how fast they run.
 RESUMABLE_FIELDS = frozenset(
-    {"epochs", "data", "cache", "out", "device", "amp", "deterministic", "num_workers", "progress"}
+    {
+        "epochs",
+        "data",
+        "cache",
+        "out",
+        "device",
+        "amp",
+        "deterministic",
+        "num_workers",
+        "threads",
+        "progress",
+    }
 )
 
 
@@ -80,6 +91,7 @@ class TrainConfig:
     micro_batches: int = field(
         default=1, metadata={"help": "split each batch into this many gradient-averaged parts"}
     )
+    threads: int | None = field(default=None, metadata={"help": THREADS_HELP})
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
 
 
@@ -96,6 +108,7 @@ _RANGES = (
     ("max_steps_per_epoch", lambda v: v >= 1, "a positive integer"),
     ("micro_batches", lambda v: v >= 1, "a positive integer"),
     ("seed", lambda v: v >= 0, "zero or more"),
+    ("threads", lambda v: v >= 1, "a positive integer"),
 )
 
 
@@ -147,8 +160,9 @@ def run_folder(config: TrainConfig) -> Path:
 
 
 def resolve_config(config: TrainConfig, model: AUModel, kind: str) -> TrainConfig:
-    """``config`` with every ``None`` filled in: recipe values, the data kind, the AU weight
-    scheme and the run folder."""
+    """``config`` with every ``None`` filled in (recipe values, the data kind, the AU weight
+    scheme, the run folder, the CPU threads) and its paths made absolute, so that the run can
+    be evaluated or resumed from any working directory."""
     recipe = recipe_for(config.model, model.stage)
     filled = {
         "epochs": recipe.epochs,
@@ -164,9 +178,16 @@ def resolve_config(config: TrainConfig, model: AUModel, kind: str) -> TrainConfi
         "au_weights": model.weight_scheme,
         "kind": kind,
         "out": run_folder(config),
+        "threads": default_threads(),
     }
     given = {k: v for k, v in dataclasses.asdict(config).items() if v is not None}
-    return dataclasses.replace(config, **{**filled, **given})
+    resolved = dataclasses.replace(config, **{**filled, **given})
+    paths = {
+        name: Path(value).resolve()
+        for name in ("data", "cache", "out")
+        if (value := getattr(resolved, name)) is not None
+    }
+    return dataclasses.replace(resolved, **paths)
 
 
 def check_resumable(saved: TrainConfig, config: TrainConfig) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from aufacs.core.console import say
 from aufacs.core.errors import AufacsError
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
@@ -18,6 +19,10 @@ AMP_MODES: tuple[str, ...] = ("auto", "bf16", "fp16", "off")
 AMP_HELP = "mixed precision: auto (bf16 or fp16 on CUDA, off on CPU), bf16, fp16 (CUDA) or off"
 #: Environment variables that set the CPU threads of torch (OpenMP) and of BLAS libraries.
 THREAD_VARIABLES: tuple[str, ...] = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+#: What the ``threads`` option of the commands accepts (see :func:`default_threads`).
+THREADS_HELP = (
+    "CPU threads for torch (default: OMP_NUM_THREADS, else the cores this process may use)"
+)
 
 
 def resolve_device(device: str, local_rank: int = 0) -> torch.device:
@@ -74,13 +79,40 @@ def set_deterministic(deterministic: bool, device: torch.device) -> None:
         torch.backends.cudnn.benchmark = not deterministic
 
 
+def default_threads() -> int:
+    """CPU threads for torch: ``OMP_NUM_THREADS`` when it is set to a positive number, else the
+    cores this process may run on (``os.sched_getaffinity``, which a container or ``taskset``
+    narrows; torch's own default counts every core of the machine)."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _checked_threads(count: int) -> int:
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise AufacsError(f"threads must be a positive integer, got {count!r}")
+    return count
+
+
+def use_threads(threads: int | None, *, announce: bool = True) -> int:
+    """Set torch's CPU threads for this process to ``threads`` (None: :func:`default_threads`)
+    and return the number; ``announce`` prints it (once per command)."""
+    count = default_threads() if threads is None else _checked_threads(threads)
+    torch.set_num_threads(count)
+    if announce:
+        say(f"using {count} CPU thread{'s' if count > 1 else ''}")
+    return count
+
+
 @contextlib.contextmanager
 def thread_limit(count: int) -> Iterator[None]:
     """Inside the block, torch in this process and every process started from it (notebook
     kernels, data-loading workers) use ``count`` CPU threads. On a busy machine fewer threads
     than torch's default (one per core) can be several times faster."""
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise AufacsError(f"threads must be a positive integer, got {count!r}")
+    _checked_threads(count)
     saved_variables = {name: os.environ.get(name) for name in THREAD_VARIABLES}
     saved_threads = torch.get_num_threads()
     os.environ.update({name: str(count) for name in THREAD_VARIABLES})

@@ -6,6 +6,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -31,6 +32,14 @@ class DistributedContext:
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+    def from_main(self, value: Any) -> Any:
+        """``value`` as the main process (rank 0) has it, in every process of the job."""
+        if self.world == 1:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
 
     def barrier(self) -> None:
         if self.world > 1:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from aufacs.core.io import atomic_write
+
 
 class CsvLog:
     """Rows appended to a CSV file, flushed at once; the header comes from the first row."""
@@ -40,4 +42,5 @@ def drop_rows_after(path: Path, epoch: int) -> None:
     if not path.is_file() or path.stat().st_size == 0:
         return
     table = pd.read_csv(path).dropna()
-    table[table["epoch"] <= epoch].to_csv(path, index=False)
+    with atomic_write(path) as handle:
+        table[table["epoch"] <= epoch].to_csv(handle, index=False)

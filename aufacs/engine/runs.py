@@ -26,6 +26,8 @@ from aufacs.models import AUModel, build_model, model_options
 CONFIG_FILE = "config.json"
 ITERATIONS_FILE = "iterations.csv"
 EPOCHS_FILE = "epochs.csv"
+#: The lock a training process holds on its run folder (:mod:`aufacs.core.locks`).
+LOCK_FILE = ".aufacs.lock"
 
 
 def check_run_folders(config: TrainConfig) -> None:
@@ -54,7 +56,7 @@ def load_run_config(run: Path | str) -> TrainConfig:
 
 def _check_out_folder(out: Path, model: str) -> None:
     """Refuse an output folder that holds another model's run or something else."""
-    if not out.exists() or not any(out.iterdir()):
+    if not out.exists() or all(path.name == LOCK_FILE for path in out.iterdir()):
         return
     if not (out / CONFIG_FILE).is_file():
         raise AufacsError(
@@ -143,11 +145,14 @@ class LoadedRun:
     device: torch.device
 
     @classmethod
-    def open(cls, run: Path | str, device: str = "cpu") -> LoadedRun:
-        """Open run folder ``run``; refuses a folder without a run, or whose cache is gone."""
+    def open(
+        cls, run: Path | str, device: str = "cpu", *, cache: Path | str | None = None
+    ) -> LoadedRun:
+        """Open run folder ``run`` (``cache``: its aligned-crop cache, where that has moved
+        since training); refuses a folder without a run, or whose cache is gone."""
         folder = Path(run)
         config = load_run_config(folder)
-        cache_path = cache_folder(config.data, config.cache)
+        cache_path = cache_folder(config.data, cache if cache is not None else config.cache)
         if not (cache_path / META_FILE).is_file():
             raise AufacsError(
                 f"run {folder} needs its aligned-face cache {cache_path} (for its frames, AU "

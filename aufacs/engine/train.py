@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -47,6 +48,7 @@ from tqdm.auto import tqdm
 from aufacs.core.config import config_to_dict, save_config
 from aufacs.core.console import say
 from aufacs.core.errors import AufacsError
+from aufacs.core.locks import exclusive_lock
 from aufacs.data.cache import AlignedCache
 from aufacs.data.dataset import batch_loader
 from aufacs.data.prepare import cache_folder
@@ -58,9 +60,16 @@ from aufacs.engine.checkpoints import (
     load_checkpoint,
     rng_state,
     save_checkpoint,
+    set_aside_unreadable,
     set_rng_state,
 )
-from aufacs.engine.config import TrainConfig, check_config, check_resumable, resolve_config
+from aufacs.engine.config import (
+    TrainConfig,
+    check_config,
+    check_resumable,
+    resolve_config,
+    run_folder,
+)
 from aufacs.engine.device import (
     autocast,
     resolve_amp,
@@ -68,6 +77,7 @@ from aufacs.engine.device import (
     seed_everything,
     set_deterministic,
     to_device,
+    use_threads,
 )
 from aufacs.engine.distributed import (
     DistributedContext,
@@ -82,6 +92,7 @@ from aufacs.engine.runs import (
     CONFIG_FILE,
     EPOCHS_FILE,
     ITERATIONS_FILE,
+    LOCK_FILE,
     build_run_model,
     check_run_folders,
     data_kind,
@@ -319,19 +330,41 @@ def train(config: TrainConfig) -> Path:
     process calls this; rank 0 writes.
     """
     check_config(config)
-    check_run_folders(config)
     context = DistributedContext.from_env()
-    with process_group(context, resolve_device(config.device, context.local_rank)):
+    device = resolve_device(config.device, context.local_rank)
+    check_run_folders(config)  # refuse before the lock creates anything
+    with process_group(context, device), _locked(run_folder(config), context):
+        check_run_folders(config)
+        use_threads(config.threads, announce=context.main)
         trainer = Trainer(config, context)
         out = trainer.out
         if (out / CONFIG_FILE).is_file():
             check_resumable(load_run_config(out), trainer.config)
+        if context.main:
+            set_aside_unreadable(out)
+        context.barrier()
         trainer.restore()
         if context.main:
-            out.mkdir(parents=True, exist_ok=True)
             save_config(trainer.config, out / CONFIG_FILE)
             drop_rows_after(out / ITERATIONS_FILE, trainer.epoch)
             drop_rows_after(out / EPOCHS_FILE, trainer.epoch)
         context.barrier()
         trainer.run()
     return out
+
+
+@contextlib.contextmanager
+def _locked(out: Path, context: DistributedContext) -> Iterator[None]:
+    """The main process holds the run folder's lock for the block; when another process
+    holds it, every process of this job refuses with the same sentence."""
+    with contextlib.ExitStack() as stack:
+        refusal = None
+        if context.main:
+            try:
+                stack.enter_context(exclusive_lock(out / LOCK_FILE, f"run folder {out}"))
+            except AufacsError as error:
+                refusal = str(error)
+        refusal = context.from_main(refusal)
+        if refusal is not None:
+            raise AufacsError(refusal)
+        yield
