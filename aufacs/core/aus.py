@@ -104,8 +104,8 @@ def au_set(name: str) -> AUSet:
     try:
         return AU_SETS[name]
     except KeyError:
-        raise ValueError(
-            f"unknown data set kind {name!r}; expected one of {sorted(AU_SETS)}"
+        raise AufacsError(
+            f"unknown data set kind {name!r}; expected one of {', '.join(sorted(AU_SETS))}"
         ) from None
 
 
@@ -121,7 +121,7 @@ def to_49(landmarks: np.ndarray) -> np.ndarray:
         return landmarks[..., FROM_68, :].copy()
     if points == 66:
         return landmarks[..., FROM_66, :].copy()
-    raise ValueError(f"expected 49, 66 or 68 landmarks, got {points}")
+    raise AufacsError(f"expected 49, 66 or 68 landmarks, got {points}")
 
 
 def mirror_landmarks(landmarks: np.ndarray, width: float) -> np.ndarray:
