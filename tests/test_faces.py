@@ -1,4 +1,5 @@
-"""Face detection, landmarks, image and video reading (aufacs.inference.faces)."""
+"""Face detection and landmarks (aufacs.inference.faces), image and video reading
+(aufacs.inference.media)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from aufacs.core.errors import AufacsError
 from aufacs.data.align import alignment_matrix, eye_centres, inter_ocular, transform_points
-from aufacs.inference import faces
+from aufacs.inference import faces, media
 
 needs_dlib = pytest.mark.skipif(
     not faces.landmarks_available(), reason="the aufacs[landmarks] extra is not installed"
@@ -23,7 +24,7 @@ def bp4d_frames(shared_fixtures: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     """The two raw BP4D frames (RGB) and their 0-indexed 49-point ground truth."""
     sample = shared_fixtures / "bp4d_sample"
     truth = np.loadtxt(sample / "raw_landmarks.txt").reshape(-1, 49, 2) - 1
-    images = [faces.load_image(sample / "raw/F001/T1" / f"{n}.jpg") for n in ("2440", "2441")]
+    images = [media.load_image(sample / "raw/F001/T1" / f"{n}.jpg") for n in ("2440", "2441")]
     return list(zip(images, truth, strict=True))
 
 
@@ -56,29 +57,29 @@ def test_load_image_returns_rgb(tmp_path: Path) -> None:
     bgr = np.zeros((4, 6, 3), dtype=np.uint8)
     bgr[..., 2] = 255
     cv2.imwrite(str(tmp_path / "red.png"), bgr)
-    image = faces.load_image(tmp_path / "red.png")
+    image = media.load_image(tmp_path / "red.png")
     assert image.shape == (4, 6, 3) and np.all(image[..., 0] == 255) and np.all(image[..., 2] == 0)
 
 
 def test_a_text_file_is_not_an_image(tmp_path: Path) -> None:
     (tmp_path / "notes.jpg").write_text("not a picture")
     with pytest.raises(AufacsError, match="notes.jpg is not an image"):
-        faces.load_image(tmp_path / "notes.jpg")
+        media.load_image(tmp_path / "notes.jpg")
 
 
 def test_a_missing_image_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(AufacsError, match="absent.png does not exist"):
-        faces.load_image(tmp_path / "absent.png")
+        media.load_image(tmp_path / "absent.png")
 
 
 def test_is_video_goes_by_the_extension() -> None:
-    assert faces.is_video("clip.MP4") and faces.is_video("a/b.avi")
-    assert not faces.is_video("face.jpg") and not faces.is_video("folder")
+    assert media.is_video("clip.MP4") and media.is_video("a/b.avi")
+    assert not media.is_video("face.jpg") and not media.is_video("folder")
 
 
 def test_video_frames_come_with_index_and_time_every_step(tmp_path: Path) -> None:
     _write_video(tmp_path / "clip.avi", [0, 40, 80, 120, 160])
-    frames = list(faces.iter_video_frames(tmp_path / "clip.avi", step=2))
+    frames = list(media.iter_video_frames(tmp_path / "clip.avi", step=2))
     assert [index for index, _, _ in frames] == [0, 2, 4]
     assert [time_s for _, time_s, _ in frames] == pytest.approx([0.0, 0.2, 0.4])
     assert [int(rgb.mean().round(-1)) for _, _, rgb in frames] == [0, 80, 160]
@@ -87,12 +88,33 @@ def test_video_frames_come_with_index_and_time_every_step(tmp_path: Path) -> Non
 def test_an_unreadable_video_is_reported_at_once(tmp_path: Path) -> None:
     (tmp_path / "broken.mp4").write_bytes(b"\x00\x01 this is no video" * 50)
     with pytest.raises(AufacsError, match="broken.mp4 is not a video"):
-        faces.iter_video_frames(tmp_path / "broken.mp4")
+        media.iter_video_frames(tmp_path / "broken.mp4")
 
 
 def test_a_video_step_below_one_is_refused(tmp_path: Path) -> None:
     with pytest.raises(AufacsError, match="step"):
-        faces.iter_video_frames(tmp_path / "clip.avi", step=0)
+        media.iter_video_frames(tmp_path / "clip.avi", step=0)
+
+
+def test_a_video_frame_is_found_by_its_index(tmp_path: Path) -> None:
+    _write_video(tmp_path / "clip.avi", [0, 40, 80, 120, 160])
+    assert int(media.video_frame(tmp_path / "clip.avi", 3).mean().round(-1)) == 120
+    with pytest.raises(AufacsError, match="has no frame 7"):
+        media.video_frame(tmp_path / "clip.avi", 7)
+
+
+def test_the_working_copy_shrinks_only_large_images_and_gives_its_factors() -> None:
+    small = np.zeros((100, 60, 3), np.uint8)
+    same, ones = faces.working_copy(small)
+    assert same.shape == small.shape and np.array_equal(ones, [1.0, 1.0])
+    shrunk, factor = faces.working_copy(np.zeros((3200, 1000, 3), np.uint8))
+    assert shrunk.shape == (faces.MAX_SIDE, 500, 3) and np.allclose(factor, 0.5)
+
+
+def test_points_and_edges_map_between_working_copy_and_source() -> None:
+    factor = np.array([0.5, 0.25])
+    assert np.allclose(faces.rescale_points([[1.5, 3.5]], factor), [[0.5, 0.5]])
+    assert np.allclose(faces.edges_to_source([10.0, 10.0, 20.0, 20.0], factor), [20, 40, 40, 80])
 
 
 def test_an_unknown_backend_is_refused() -> None:

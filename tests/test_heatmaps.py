@@ -1,4 +1,5 @@
-"""Heatmaps: model attention and Grad-CAM maps, attention mass inside AU regions, drawings."""
+"""Heatmaps: model attention and Grad-CAM maps and attention mass inside AU regions
+(aufacs.analysis.heatmaps), and their drawings (aufacs.inference.explain)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,11 @@ from aufacs.analysis.heatmaps import (
     HeatmapSet,
     attention_maps,
     attention_mass_inside,
-    au_probability_bars,
     denormalise,
-    draw_landmarks,
-    heatmap_gallery,
     heatmap_set,
-    overlay,
 )
 from aufacs.core.errors import AufacsError
+from aufacs.inference.explain import au_probability_bars, draw_landmarks, heatmap_gallery, overlay
 from aufacs.models import build_model
 from aufacs.models.base import HALF_NORMALISATION, AUModel, AUOutput, InputSpec
 

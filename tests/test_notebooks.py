@@ -67,14 +67,16 @@ def test_the_median_code_cell_is_at_most_two_lines(path):
 
 @pytest.mark.parametrize("path", PATHS, ids=NOTEBOOKS)
 def test_the_last_cell_publishes_the_notebooks_metrics(path):
-    assert code_cells(path)[-1].source.startswith("study.publish(")
+    assert code_cells(path)[-1].source.startswith("workbook.publish(")
 
 
 def test_papermill_lists_the_typed_parameters_of_a_notebook():
     result = subprocess.run(
         [sys.executable, "-m", "papermill", "--help-notebook", str(PATHS[1])],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert re.search(r"MODEL: str \(default \"jaa_net\"\)\s+jaa_net, eac_net", result.stdout)
 
 
@@ -82,8 +84,15 @@ def test_papermill_lists_the_typed_parameters_of_a_notebook():
 def smoke(tmp_path_factory) -> tuple[StudyConfig, Path]:
     """The whole workbook at the smoke size: (its configuration, its report folder)."""
     root = tmp_path_factory.mktemp("study")
-    config = StudyConfig(name="smoke", size="smoke", data=root / "data", reports=root / "reports",
-                         runs=root / "runs", notebooks=NOTEBOOK_DIR, threads=1)  # fmt: skip
+    config = StudyConfig(
+        name="smoke",
+        size="smoke",
+        data=root / "data",
+        reports=root / "reports",
+        runs=root / "runs",
+        notebooks=NOTEBOOK_DIR,
+        threads=1,
+    )
     return config, run_study(config)
 
 

@@ -15,21 +15,34 @@ AUS = (1, 2, 4)
 
 
 def rates() -> pd.DataFrame:
-    table = pd.DataFrame({"frames": [10, 5], "AU1": [0.2, 0.3], "AU2": [0.5, 0.1],
-                          "AU4": [0.0, 0.4]}, index=["test", "train"])  # fmt: skip
+    table = pd.DataFrame(
+        {"frames": [10, 5], "AU1": [0.2, 0.3], "AU2": [0.5, 0.1], "AU4": [0.0, 0.4]},
+        index=["test", "train"],
+    )
     return table.rename_axis("split")
 
 
 def iterations(epochs: int = 2, steps: int = 5) -> pd.DataFrame:
     step = np.arange(1, epochs * steps + 1)
     epoch, iteration = (step - 1) // steps + 1, (step - 1) % steps + 1
-    return pd.DataFrame({"epoch": epoch, "iteration": iteration, "step": step, "lr": 0.01,
-                         "loss": 1 / step, "dice": 0.5 / step})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "epoch": epoch,
+            "iteration": iteration,
+            "step": step,
+            "lr": 0.01,
+            "loss": 1 / step,
+            "dice": 0.5 / step,
+        }
+    )
 
 
 def per_au() -> pd.DataFrame:
-    rows = [{"model": m, "au": au, "f1": f, "low": f - 0.1, "high": f + 0.1, "accuracy": 0.8}
-            for m, f in (("jaa_net", 0.6), ("eac_net", 0.4)) for au in (*AUS, "mean")]  # fmt: skip
+    rows = [
+        {"model": m, "au": au, "f1": f, "low": f - 0.1, "high": f + 0.1, "accuracy": 0.8}
+        for m, f in (("jaa_net", 0.6), ("eac_net", 0.4))
+        for au in (*AUS, "mean")
+    ]
     return pd.DataFrame(rows)
 
 
@@ -48,8 +61,15 @@ def test_the_cooccurrence_heatmap_is_labelled_with_the_aus():
 
 
 def test_the_balance_figure_stacks_subjects_by_sex_beside_the_frames():
-    balance = pd.DataFrame({"subjects": [2, 4], "frames": [10, 20], "female_subjects": [1, 2],
-                            "male_subjects": [1, 2]}, index=["test", "train"])  # fmt: skip
+    balance = pd.DataFrame(
+        {
+            "subjects": [2, 4],
+            "frames": [10, 20],
+            "female_subjects": [1, 2],
+            "male_subjects": [1, 2],
+        },
+        index=["test", "train"],
+    )
     subjects, frames = plots.split_balance(balance).axes
     assert len(subjects.patches) == 4 and len(frames.patches) == 2
 
@@ -85,8 +105,9 @@ def test_loss_curves_of_several_runs_get_one_panel_each():
 
 
 def test_the_f1_heatmap_has_a_row_per_au_and_a_column_per_epoch():
-    evaluation = pd.DataFrame({"epoch": [1, 1, 2, 2], "au": [1, 2, 1, 2],
-                               "f1": [0.1, 0.2, 0.3, 0.4]})  # fmt: skip
+    evaluation = pd.DataFrame(
+        {"epoch": [1, 1, 2, 2], "au": [1, 2, 1, 2], "f1": [0.1, 0.2, 0.3, 0.4]}
+    )
     ax = plots.f1_by_epoch(evaluation).axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["AU1", "AU2"]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2"]
@@ -110,9 +131,15 @@ def test_comparison_bars_mark_the_baseline():
 
 
 def test_paired_differences_show_a_row_per_pair():
-    paired = pd.DataFrame({"pair": ["a - b", "a - c"], "difference": [0.1, -0.2],
-                           "low": [0.0, -0.3], "high": [0.2, -0.1],
-                           "p_value": [0.1, 0.01]})  # fmt: skip
+    paired = pd.DataFrame(
+        {
+            "pair": ["a - b", "a - c"],
+            "difference": [0.1, -0.2],
+            "low": [0.0, -0.3],
+            "high": [0.2, -0.1],
+            "p_value": [0.1, 0.01],
+        }
+    )
     ax = plots.paired_differences(paired).axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a - b", "a - c"]
 
@@ -123,9 +150,15 @@ def test_paired_differences_of_a_single_run_say_there_is_no_pair():
 
 
 def test_speed_bars_get_one_panel_per_device():
-    speed = pd.DataFrame({"model": ["a", "a", "a"], "runtime": "torch",
-                          "device": ["cpu", "cpu", "H100"], "batch_size": [1, 8, 1],
-                          "frames_per_s": [5.0, 20.0, 300.0]})  # fmt: skip
+    speed = pd.DataFrame(
+        {
+            "model": ["a", "a", "a"],
+            "runtime": "torch",
+            "device": ["cpu", "cpu", "H100"],
+            "batch_size": [1, 8, 1],
+            "frames_per_s": [5.0, 20.0, 300.0],
+        }
+    )
     assert [ax.get_title() for ax in plots.speed_bars(speed).axes] == ["cpu", "H100"]
 
 
@@ -143,7 +176,8 @@ def test_an_empty_score_table_gives_a_figure_that_says_why():
 
 
 def test_the_score_heatmap_has_a_row_per_model():
-    scores = pd.DataFrame([[0.5, 0.7], [0.1, 0.2]], index=["a", "uniform map"],
-                          columns=["AU1", "AU2"])  # fmt: skip
+    scores = pd.DataFrame(
+        [[0.5, 0.7], [0.1, 0.2]], index=["a", "uniform map"], columns=["AU1", "AU2"]
+    )
     ax = plots.score_heatmap(scores, "scores").axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "uniform map"]

@@ -1,5 +1,5 @@
-"""Predictions on users' own photos and videos (aufacs.inference.predict), with a tiny trained
-JAA-Net."""
+"""Predictions on users' own photos and videos (aufacs.inference.predict, .frame and .model)
+and their pictures (aufacs.inference.explain), with a tiny trained JAA-Net."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from aufacs.core.errors import AufacsError
 from aufacs.data.align import inter_ocular
 from aufacs.data.table import LANDMARK_COLUMNS, landmarks_of
 from aufacs.engine.train import train
-from aufacs.inference import faces, predict
+from aufacs.inference import explain, faces, media, predict
+from aufacs.inference.predictor import Predictor, load_predictor
 from aufacs.models import build_model
 from aufacs.models.base import HALF_NORMALISATION, AUModel, AUOutput, InputSpec
 from aufacs.report.study import published_metrics
@@ -40,8 +41,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def predictor(run: Path) -> predict.Predictor:
-    return predict.load_predictor(run, device="cpu")
+def predictor(run: Path) -> Predictor:
+    return load_predictor(run, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +85,8 @@ class _EchoLandmarks(AUModel):
         return AUOutput(au_prob=prob, landmarks=batch["landmarks"] * self.scale)
 
 
-def _echo_predictor(scale: float = 1.0) -> predict.Predictor:
-    return predict.Predictor(_EchoLandmarks(scale), "jaa_net", BP4D.aus, 40, 2.9)
+def _echo_predictor(scale: float = 1.0) -> Predictor:
+    return Predictor(_EchoLandmarks(scale), "jaa_net", BP4D.aus, 40, 2.9)
 
 
 # --- real BP4D frames -------------------------------------------------------------------------
@@ -93,7 +94,7 @@ def _echo_predictor(scale: float = 1.0) -> predict.Predictor:
 
 @needs_dlib
 def test_bp4d_frames_are_predicted_with_dlib_landmarks_near_the_ground_truth(
-    predictor: predict.Predictor, shared_fixtures: Path
+    predictor: Predictor, shared_fixtures: Path
 ) -> None:
     sample = shared_fixtures / "bp4d_sample"
     table = predict.predict_files(predictor, [sample / "raw"], backend="dlib", progress=False)
@@ -104,7 +105,7 @@ def test_bp4d_frames_are_predicted_with_dlib_landmarks_near_the_ground_truth(
 
 
 def test_bp4d_frames_are_predicted_from_the_haar_box_without_the_extra(
-    predictor: predict.Predictor, shared_fixtures: Path
+    predictor: Predictor, shared_fixtures: Path
 ) -> None:
     raw = shared_fixtures / "bp4d_sample" / "raw"
     table = predict.predict_files(predictor, [raw], backend="haar", progress=False)
@@ -114,9 +115,8 @@ def test_bp4d_frames_are_predicted_from_the_haar_box_without_the_extra(
 
 
 def test_auto_uses_haar_when_the_extra_is_missing(
-    predictor: predict.Predictor, face_crop: np.ndarray, monkeypatch: pytest.MonkeyPatch
+    predictor: Predictor, face_crop: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(predict, "landmarks_available", lambda: False)
     monkeypatch.setattr(faces, "landmarks_available", lambda: False)
     table = predict.predict_image(predictor, face_crop, backend="auto")
     assert table["backend"].tolist() == ["haar"]
@@ -125,9 +125,9 @@ def test_auto_uses_haar_when_the_extra_is_missing(
 def test_dlib_without_the_extra_says_how_to_install_it(
     run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(predict, "landmarks_available", lambda: False)
+    monkeypatch.setattr(faces, "landmarks_available", lambda: False)
     image = _write_image(tmp_path / "grey.png", np.full((32, 32, 3), 128, np.uint8))
-    config = predict.PredictConfig(run=str(run), paths=(str(image),), backend="dlib", out=None)
+    config = predict.PredictConfig(run=run, paths=(image,), backend="dlib", out=None)
     with pytest.raises(AufacsError, match=r'pip install "aufacs\[landmarks\]"'):
         predict.predict_paths(config)
 
@@ -140,9 +140,7 @@ def test_predict_paths_writes_one_csv_row_per_face_with_every_column(
 ) -> None:
     image = _write_image(tmp_path / "face.png", face_crop)
     out = tmp_path / "out" / "predictions.csv"
-    config = predict.PredictConfig(
-        run=str(run), paths=(str(image),), out=str(out), backend="haar", progress=False
-    )
+    config = predict.PredictConfig(run=run, paths=(image,), out=out, backend="haar", progress=False)
     table = predict.predict_paths(config)
     written = pd.read_csv(out)
     assert list(written.columns) == predict.output_columns(BP4D.aus) == list(table.columns)
@@ -152,7 +150,7 @@ def test_predict_paths_writes_one_csv_row_per_face_with_every_column(
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_video_gives_one_row_per_frame_with_index_time_and_fps(
-    predictor: predict.Predictor, face_crop: np.ndarray, tmp_path: Path, backend: str
+    predictor: Predictor, face_crop: np.ndarray, tmp_path: Path, backend: str
 ) -> None:
     video = _write_video(tmp_path / "clip.avi", [face_crop] * 4)
     table = predict.predict_files(predictor, [video], backend=backend, progress=False)
@@ -162,7 +160,7 @@ def test_a_video_gives_one_row_per_frame_with_index_time_and_fps(
 
 
 def test_a_video_step_predicts_every_nth_frame(
-    predictor: predict.Predictor, face_crop: np.ndarray, tmp_path: Path
+    predictor: Predictor, face_crop: np.ndarray, tmp_path: Path
 ) -> None:
     video = _write_video(tmp_path / "clip.avi", [face_crop] * 5)
     table = predict.predict_video(predictor, video, backend="haar", step=2, progress=False)
@@ -171,26 +169,36 @@ def test_a_video_step_predicts_every_nth_frame(
 
 def test_smoothing_averages_each_face_track_over_a_centred_window() -> None:
     probs = np.array([0.0, 0.3, 0.9, 0.3, 0.6])
-    table = pd.DataFrame({
-        "source": ["v.avi"] * 4 + ["photo.jpg"], "frame": pd.array([0, 1, 2, 3, pd.NA], "Int64"),
-        "face": pd.array([0, 0, 0, 0, 0], "Int64"), "AU1_prob": probs, "AU1": (probs >= 0.5) * 1,
-    })  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "source": ["v.avi"] * 4 + ["photo.jpg"],
+            "frame": pd.array([0, 1, 2, 3, pd.NA], "Int64"),
+            "face": pd.array([0, 0, 0, 0, 0], "Int64"),
+            "AU1_prob": probs,
+            "AU1": (probs >= 0.5) * 1,
+        }
+    )
     smoothed = predict.smooth_probabilities(table, [1], window=3, threshold=0.5)
     assert np.allclose(smoothed["AU1_prob"], [0.15, 0.4, 0.5, 0.6, 0.6])
     assert smoothed["AU1"].tolist() == [0, 0, 1, 1, 1]
 
 
 def test_smoothing_leaves_tracks_of_different_faces_apart() -> None:
-    table = pd.DataFrame({
-        "source": ["v.avi"] * 4, "frame": [0, 0, 1, 1], "face": [0, 1, 0, 1],
-        "AU1_prob": [0.2, 0.8, 0.4, 1.0], "AU1": [0, 1, 0, 1],
-    })  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "source": ["v.avi"] * 4,
+            "frame": [0, 0, 1, 1],
+            "face": [0, 1, 0, 1],
+            "AU1_prob": [0.2, 0.8, 0.4, 1.0],
+            "AU1": [0, 1, 0, 1],
+        }
+    )
     smoothed = predict.smooth_probabilities(table, [1], window=5, threshold=0.5)
     assert np.allclose(smoothed["AU1_prob"], [0.3, 0.9, 0.3, 0.9])
 
 
 def test_a_smoothed_video_keeps_one_row_per_frame(
-    predictor: predict.Predictor, face_crop: np.ndarray, tmp_path: Path
+    predictor: Predictor, face_crop: np.ndarray, tmp_path: Path
 ) -> None:
     video = _write_video(tmp_path / "clip.avi", [face_crop] * 3)
     raw = predict.predict_video(predictor, video, backend="haar", progress=False)
@@ -205,18 +213,26 @@ def test_a_smoothed_video_keeps_one_row_per_frame(
 @pytest.mark.parametrize(
     ("name", "options", "landmarks", "note"),
     [
-        ("eac_net", {"input_size": 64, "width_divisor": 16, "pretrained": None}, "template",
-         "EAC-Net's attention follows mean-shape template landmarks"),
-        ("me_graph_au", {"backbone": "resnet18", "pretrained": None}, "template",
-         "aligned with a mean-shape template"),
+        (
+            "eac_net",
+            {"input_size": 64, "width_divisor": 16, "pretrained": None},
+            "template",
+            "EAC-Net's attention follows mean-shape template landmarks",
+        ),
+        (
+            "me_graph_au",
+            {"backbone": "resnet18", "pretrained": None},
+            "template",
+            "aligned with a mean-shape template",
+        ),
     ],
-)  # fmt: skip
+)
 def test_models_without_landmark_output_use_the_template_and_say_so(
     face_crop: np.ndarray, name: str, options: dict, landmarks: str, note: str
 ) -> None:
     model = build_model(name, len(BP4D), **options).eval()
     table = predict.predict_image(
-        predict.Predictor(model, name, BP4D.aus, 200, 2.9), face_crop, backend="haar"
+        Predictor(model, name, BP4D.aus, 200, 2.9), face_crop, backend="haar"
     )
     assert table["landmarks"].tolist() == [landmarks] and note in table["note"][0]
     assert np.isfinite(_prob_matrix(table)).all()
@@ -226,7 +242,7 @@ def test_models_without_landmark_output_use_the_template_and_say_so(
 def test_eac_net_gets_the_detected_landmarks_with_the_extra(face_crop: np.ndarray) -> None:
     model = build_model("eac_net", len(BP4D), input_size=64, width_divisor=16, pretrained=None)
     table = predict.predict_image(
-        predict.Predictor(model.eval(), "eac_net", BP4D.aus, 200, 2.9), face_crop, backend="dlib"
+        Predictor(model.eval(), "eac_net", BP4D.aus, 200, 2.9), face_crop, backend="dlib"
     )
     assert table["landmarks"].tolist() == ["dlib"] and table["note"].tolist() == [""]
 
@@ -253,31 +269,29 @@ def test_implausible_jaa_net_landmarks_keep_the_template(face_crop: np.ndarray) 
 def test_a_file_that_is_neither_image_nor_video_is_refused(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(AufacsError, match="notes.txt is neither an image nor a video"):
-        predict.input_files([tmp_path / "notes.txt"])
+        media.input_files([tmp_path / "notes.txt"])
 
 
 def test_a_missing_input_is_named(tmp_path: Path) -> None:
     with pytest.raises(AufacsError, match="absent.jpg does not exist"):
-        predict.input_files([tmp_path / "absent.jpg"])
+        media.input_files([tmp_path / "absent.jpg"])
 
 
 def test_a_folder_gives_its_images_and_videos_sorted_and_nothing_else(tmp_path: Path) -> None:
     for name in ("b.png", "a/c.MP4", "notes.txt", "a.jpg"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"")
-    found = [p.relative_to(tmp_path).as_posix() for p in predict.input_files([tmp_path])]
+    found = [p.relative_to(tmp_path).as_posix() for p in media.input_files([tmp_path])]
     assert found == ["a/c.MP4", "a.jpg", "b.png"]
 
 
 def test_a_folder_without_images_or_videos_is_refused(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(AufacsError, match="no image or video file found"):
-        predict.input_files([tmp_path])
+        media.input_files([tmp_path])
 
 
-def test_a_corrupt_image_gives_one_row_with_a_note(
-    predictor: predict.Predictor, tmp_path: Path
-) -> None:
+def test_a_corrupt_image_gives_one_row_with_a_note(predictor: Predictor, tmp_path: Path) -> None:
     (tmp_path / "broken.jpg").write_text("not a picture")
     table = predict.predict_files(predictor, [tmp_path / "broken.jpg"], progress=False)
     assert len(table) == 1 and "broken.jpg is not an image" in table["note"][0]
@@ -285,7 +299,7 @@ def test_a_corrupt_image_gives_one_row_with_a_note(
 
 
 def test_an_unreadable_video_gives_one_row_with_a_note(
-    predictor: predict.Predictor, tmp_path: Path
+    predictor: Predictor, tmp_path: Path
 ) -> None:
     (tmp_path / "broken.mp4").write_text("not a video")
     table = predict.predict_files(predictor, [tmp_path / "broken.mp4"], progress=False)
@@ -295,7 +309,7 @@ def test_an_unreadable_video_gives_one_row_with_a_note(
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_an_image_without_a_face_gives_one_row_saying_so(
-    predictor: predict.Predictor, backend: str
+    predictor: Predictor, backend: str
 ) -> None:
     table = predict.predict_image(predictor, np.full((120, 160, 3), 128, np.uint8), backend=backend)
     assert table["note"].tolist() == [predict.NO_FACE] and table["face"].isna().all()
@@ -304,14 +318,14 @@ def test_an_image_without_a_face_gives_one_row_saying_so(
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_several_faces_give_one_row_each(
-    predictor: predict.Predictor, face_crop: np.ndarray, backend: str
+    predictor: Predictor, face_crop: np.ndarray, backend: str
 ) -> None:
     table = predict.predict_image(predictor, np.hstack([face_crop, face_crop]), backend=backend)
     assert table["face"].tolist() == [0, 1] and table["box_x0"].nunique() == 2
 
 
 def test_a_huge_image_is_shrunk_with_boxes_in_its_own_pixels(
-    predictor: predict.Predictor, face_crop: np.ndarray
+    predictor: Predictor, face_crop: np.ndarray
 ) -> None:
     huge = cv2.resize(face_crop, None, fx=16, fy=16, interpolation=cv2.INTER_LINEAR)  # 3520 px
     small = predict.predict_image(predictor, face_crop, backend="haar")
@@ -320,43 +334,45 @@ def test_a_huge_image_is_shrunk_with_boxes_in_its_own_pixels(
     assert np.allclose(large[predict.BOX_COLUMNS].to_numpy().ravel(), scaled, atol=0.05 * 16 * 95)
 
 
-def test_a_bad_step_is_refused(predictor: predict.Predictor, tmp_path: Path) -> None:
+def test_a_bad_step_is_refused(predictor: Predictor, tmp_path: Path) -> None:
     with pytest.raises(AufacsError, match="step must be a whole number of frames >= 1"):
         predict.predict_video(predictor, tmp_path / "clip.avi", step=0)
 
 
 def test_a_missing_epoch_lists_the_saved_ones(run: Path) -> None:
-    with pytest.raises(AufacsError, match=r"no checkpoint of epoch 9; saved: \[1, 2\]"):
-        predict.load_predictor(run, 9)
+    with pytest.raises(
+        AufacsError, match=r"no checkpoint for epoch\(s\) \[9\]; saved epochs: \[1, 2\]"
+    ):
+        load_predictor(run, 9)
 
 
 # --- pictures ---------------------------------------------------------------------------------
 
 
 def test_explain_face_shows_the_face_and_the_rows_probabilities(
-    predictor: predict.Predictor, face_crop: np.ndarray, tmp_path: Path
+    predictor: Predictor, face_crop: np.ndarray, tmp_path: Path
 ) -> None:
     video = _write_video(tmp_path / "clip.avi", [face_crop] * 3)
     table = predict.predict_video(predictor, video, backend="haar", progress=False)
-    figure = predict.explain_face(table.iloc[2], predictor, 12)
+    figure = explain.explain_face(table.iloc[2], predictor, 12)
     face_axes, bar_axes = figure.axes[:2]
     widths = [bar.get_width() for bar in bar_axes.patches]
     assert len(face_axes.images) == 2 and "frame 2, face 0" in figure._suptitle.get_text()
     assert np.allclose(widths, _prob_matrix(table)[2], atol=1e-5)
 
 
-def test_explain_face_refuses_a_row_without_a_face(predictor: predict.Predictor) -> None:
+def test_explain_face_refuses_a_row_without_a_face(predictor: Predictor) -> None:
     table = predict.predict_image(predictor, np.full((64, 64, 3), 128, np.uint8), backend="haar")
     with pytest.raises(AufacsError, match="has no face to explain: no face found"):
-        predict.explain_face(table.iloc[0], predictor, 12)
+        explain.explain_face(table.iloc[0], predictor, 12)
 
 
 def test_explain_face_refuses_an_au_the_run_does_not_predict(
-    predictor: predict.Predictor, face_crop: np.ndarray
+    predictor: Predictor, face_crop: np.ndarray
 ) -> None:
     table = predict.predict_image(predictor, face_crop, backend="haar")
     with pytest.raises(AufacsError, match="au must be one of the run's AUs"):
-        predict.explain_face(table.iloc[0], predictor, 9, image=face_crop)
+        explain.explain_face(table.iloc[0], predictor, 9, image=face_crop)
 
 
 # --- the notebook and the configuration -------------------------------------------------------
@@ -373,8 +389,11 @@ def test_notebook_06_runs_on_the_demo_face_and_publishes_its_counts(
     notebook = Path(__file__).resolve().parents[1] / "notebooks" / "06_own_photos.ipynb"
     parameters = {"RUN": str(run), "OUT_DIR": str(tmp_path), "BACKEND": "haar", "DEVICE": "cpu"}
     papermill.execute_notebook(
-        str(notebook), str(tmp_path / "06.ipynb"), parameters=parameters,
-        cwd=str(notebook.parent), progress_bar=False,
-    )  # fmt: skip
+        str(notebook),
+        str(tmp_path / "06.ipynb"),
+        parameters=parameters,
+        cwd=str(notebook.parent),
+        progress_bar=False,
+    )
     metrics = published_metrics(tmp_path / "06.ipynb")
     assert metrics["faces"] == 1 and (tmp_path / "predictions.csv").is_file()

@@ -1,4 +1,4 @@
-"""The study's plan, its refusals, its index, and what happens when a notebook fails.
+"""The study runner: its plan, its refusals, its index, and what happens when a notebook fails.
 
 The failure test runs two trivial notebooks through papermill (two kernel starts); the real
 workbook runs in tests/test_notebooks.py.
@@ -15,32 +15,36 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from aufacs.cli import main
 from aufacs.core.errors import AufacsError
-from aufacs.data.synthetic import SynthConfig
-from aufacs.report.study import (
-    NOTEBOOKS,
-    StudyConfig,
-    ensure_data,
-    initialisation,
-    run_study,
-    study_plan,
-    train_config,
-)
+from aufacs.report.study import NOTEBOOKS, StudyConfig, run_study, study_plan
 
 REPO_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def config(tmp_path: Path, **changes) -> StudyConfig:
-    values = {"name": "t", "size": "smoke", "data": tmp_path / "data",
-              "reports": tmp_path / "reports", "runs": tmp_path / "runs",
-              "notebooks": REPO_NOTEBOOKS, **changes}  # fmt: skip
+    values = {
+        "name": "t",
+        "size": "smoke",
+        "data": tmp_path / "data",
+        "reports": tmp_path / "reports",
+        "runs": tmp_path / "runs",
+        "notebooks": REPO_NOTEBOOKS,
+        **changes,
+    }
     return StudyConfig(**values)
 
 
 def test_the_plan_cleans_once_trains_each_model_then_evaluates_explains_and_compares(tmp_path):
     reports = [step.report for step in study_plan(config(tmp_path))]
-    assert reports == ["01_data_cleaning", "02_train_jaa_net", "02_train_eac_net",
-                       "02_train_me_graph_au", "03_evaluate_epochs", "04_heatmaps",
-                       "05_compare_models", "06_own_photos"]  # fmt: skip
+    assert reports == [
+        "01_data_cleaning",
+        "02_train_jaa_net",
+        "02_train_eac_net",
+        "02_train_me_graph_au",
+        "03_evaluate_epochs",
+        "04_heatmaps",
+        "05_compare_models",
+        "06_own_photos",
+    ]
 
 
 def test_the_plan_passes_absolute_paths_and_every_run_to_the_later_notebooks(tmp_path):
@@ -78,35 +82,6 @@ def test_a_missing_notebook_is_refused_before_anything_runs(tmp_path):
     assert not (tmp_path / "reports").exists()
 
 
-def test_image_size_sets_each_models_own_size_option():
-    assert train_config("jaa_net", data="d", image_size=64).model_options == {"crop_size": 64}
-    assert train_config("eac_net", data="d", image_size=64).model_options == {"input_size": 64}
-
-
-def test_image_size_is_refused_for_a_model_of_fixed_input_size():
-    with pytest.raises(AufacsError, match="IMAGE_SIZE cannot be set for me_graph_au"):
-        train_config("me_graph_au", data="d", image_size=112)
-
-
-def test_the_initialisation_sentence_says_when_no_imagenet_weights_are_used():
-    config = train_config("me_graph_au", data="d", options={"pretrained": None})
-    assert "random weights (pretrained=None)" in initialisation(config)
-
-
-def test_real_data_must_exist_where_the_study_looks(tmp_path):
-    with pytest.raises(AufacsError, match="does not exist; expected a bp4d data set"):
-        ensure_data(tmp_path / "BP4D", "bp4d", SynthConfig())
-
-
-def test_the_synthetic_data_set_is_generated_once_and_then_reused(tmp_path, capsys):
-    tiny = SynthConfig(subjects=2, tasks=1, frames_per_task=2, **{k: 0 for k in (
-        "missing_images", "unlabelled_images", "unknown_label_rows", "truncated_images",
-        "missing_landmarks", "nan_landmarks", "duplicate_frames")})  # fmt: skip
-    ensure_data(tmp_path, "synthetic", tiny)
-    ensure_data(tmp_path, "synthetic", tiny)
-    assert "reusing the synthetic data set" in capsys.readouterr().out
-
-
 def test_the_command_line_refuses_an_unknown_size_with_exit_status_2(capsys):
     assert main(["study", "--size", "huge"]) == 2
     assert "size must be one of cpu, smoke, paper" in capsys.readouterr().err
@@ -116,8 +91,11 @@ def _notebook(path: Path, *sources: str) -> None:
     cells = [new_code_cell(source) for source in sources]
     cells[0].metadata["tags"] = ["parameters"]
     notebook = new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}  # fmt: skip
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(notebook, path)
 
 
@@ -127,10 +105,16 @@ def failed_study(tmp_path_factory):
     root = tmp_path_factory.mktemp("failing")
     notebooks = root / "notebooks"
     notebooks.mkdir()
-    _notebook(notebooks / "01_data_cleaning.ipynb", "KIND = 'x'  # kind",
-              "from aufacs.report import study\nstudy.publish({'clean_frames': 7})")  # fmt: skip
-    _notebook(notebooks / "02_train.ipynb", "MODEL = 'x'  # model",
-              "raise RuntimeError('the model would not train')")  # fmt: skip
+    _notebook(
+        notebooks / "01_data_cleaning.ipynb",
+        "KIND = 'x'  # kind",
+        "from aufacs.report import workbook\nworkbook.publish({'clean_frames': 7})",
+    )
+    _notebook(
+        notebooks / "02_train.ipynb",
+        "MODEL = 'x'  # model",
+        "raise RuntimeError('the model would not train')",
+    )
     for name in NOTEBOOKS[2:]:
         _notebook(notebooks / f"{name}.ipynb", "RUN_DIRS = []  # runs")
     study = config(root, notebooks=notebooks, models=("jaa_net",), threads=1)

@@ -1,4 +1,5 @@
-"""Where a detector looks: per-AU attention and Grad-CAM maps, attention scores, and drawings.
+"""Where a detector looks: per-AU attention and Grad-CAM maps, and how much of them falls
+inside each AU's region.
 
 Maps come from :func:`attention_maps`, as (B, N, H, W) tensors in [0, 1] at the input image
 size (H, W pixels), one map per sample and AU:
@@ -13,12 +14,9 @@ size (H, W pixels), one map per sample and AU:
   ME-GraphAU's cosine scores), upsampled bilinearly and divided by its maximum;
 - ``method="auto"``: the model's attention where it has one, Grad-CAM otherwise.
 
-The drawing functions are the ones the notebooks, the widget browser and galleries of one's
-own photos share. They make ``matplotlib.figure.Figure`` objects that pyplot does not track
-(nothing to close, safe under the Agg backend); a notebook shows them as images once its
-inline backend is on (``%matplotlib inline`` or ``import matplotlib.pyplot``), and
-``figure.savefig`` works anywhere. Images to draw are (H, W, 3) uint8 RGB;
-:func:`denormalise` turns a model input back into one.
+:func:`heatmap_set` gathers the maps of a batch with its images (turned back into
+(H, W, 3) uint8 RGB by :func:`denormalise`), probabilities, labels and landmarks, so that
+they can be drawn again and again without running the model.
 """
 
 from __future__ import annotations
@@ -30,19 +28,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from torch import nn
 
-from aufacs.core.aus import au_column
 from aufacs.core.errors import AufacsError
 from aufacs.models.base import AUModel, AUOutput
 
 METHODS: tuple[str, ...] = ("auto", "attention", "gradcam")
 #: Smallest side of a feature map that Grad-CAM picks by itself, pixels of that map.
 MIN_GRADCAM_SIDE = 7
-#: Colour map of every heatmap overlay.
-HEATMAP_CMAP = "jet"
 
 
 @dataclass(frozen=True)
@@ -236,129 +229,3 @@ def denormalise(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]
     shift = torch.tensor(mean).view(3, 1, 1)
     rgb = (image * scale + shift).clamp(0.0, 1.0).movedim(-3, -1)
     return (rgb * 255.0).round().to(torch.uint8).numpy()
-
-
-def _new_axes() -> Axes:
-    return Figure(figsize=(3, 3), layout="constrained").add_subplot()
-
-
-def overlay(
-    image_rgb: np.ndarray, heatmap: np.ndarray, ax: Axes | None = None, alpha: float = 0.45
-) -> Axes:
-    """Draw ``heatmap`` (h, w) in [0, 1] over ``image_rgb`` (H, W, 3) uint8, stretched to the
-    image; ``alpha`` is the heatmap's opacity. Returns the axes (a new figure's if None)."""
-    ax = ax if ax is not None else _new_axes()
-    image_rgb = np.asarray(image_rgb)
-    height, width = image_rgb.shape[:2]
-    extent = (-0.5, width - 0.5, height - 0.5, -0.5)
-    ax.imshow(image_rgb, extent=extent)
-    heat = np.asarray(torch.as_tensor(heatmap).float().cpu())
-    ax.imshow(heat, cmap=HEATMAP_CMAP, vmin=0.0, vmax=1.0, alpha=alpha, extent=extent)
-    ax.set_axis_off()
-    return ax
-
-
-def draw_landmarks(
-    ax: Axes, landmarks: np.ndarray, *, color: str = "white", size: float = 4
-) -> Axes:
-    """Mark (P, 2) landmarks (x, y 0-indexed pixels of the drawn image; NaN rows skipped)."""
-    points = np.asarray(landmarks, dtype=np.float64)
-    known = np.isfinite(points).all(axis=1)
-    ax.scatter(points[known, 0], points[known, 1], s=size, c=color, linewidths=0)
-    return ax
-
-
-def au_probability_bars(
-    ax: Axes,
-    probs: np.ndarray,
-    aus: Sequence[int],
-    labels: np.ndarray | None = None,
-    *,
-    highlight: int | None = None,
-) -> Axes:
-    """Horizontal bars of the N predicted probabilities ``probs`` (N,) with a 0.5 line.
-
-    ``labels`` (N,) colour each bar by its ground truth (present, absent, unknown if NaN);
-    without labels every bar has one colour. ``highlight``: index of an AU to outline.
-    """
-    probs = np.asarray(probs, dtype=np.float64)
-    positions = np.arange(len(aus))
-    if labels is None:
-        colours = ["tab:blue"] * len(aus)
-    else:
-        truth = np.asarray(labels, dtype=np.float64)
-        colours = np.where(truth == 1, "tab:orange", np.where(truth == 0, "tab:blue", "tab:gray"))
-    bars = ax.barh(positions, probs, color=colours)
-    if highlight is not None:
-        bars[highlight].set_edgecolor("black")
-        bars[highlight].set_linewidth(2)
-    ax.axvline(0.5, color="black", linestyle="--", linewidth=0.8)
-    ax.set_yticks(positions, [au_column(a) for a in aus])
-    ax.invert_yaxis()
-    ax.set_xlim(0.0, 1.0)
-    ax.set_xlabel("probability" + ("" if labels is None else " (orange: present, blue: absent)"))
-    return ax
-
-
-def _cell_title(au: int, prob: float | None, label: float | None) -> str:
-    title = au_column(au)
-    if prob is not None:
-        title += f" p={prob:.2f}"
-    if label is not None and np.isfinite(label):
-        title += " (present)" if label == 1 else " (absent)"
-    return title
-
-
-def heatmap_gallery(
-    images: np.ndarray,
-    maps: np.ndarray,
-    aus: Sequence[int],
-    probs: np.ndarray | None = None,
-    labels: np.ndarray | None = None,
-    *,
-    max_aus: int = 12,
-    alpha: float = 0.45,
-) -> Figure:
-    """A static grid of overlays: one row per sample, one column per AU (the first
-    ``max_aus`` of ``aus``).
-
-    ``images`` (S, H, W, 3) uint8 RGB; ``maps`` (S, N, h, w) in [0, 1]; ``probs`` and
-    ``labels`` (S, N) add each cell's probability and ground truth to its title.
-    """
-    images = np.asarray(images)
-    maps = np.asarray(torch.as_tensor(maps).float().cpu())
-    if maps.ndim != 4 or len(maps) != len(images) or maps.shape[1] != len(aus):
-        raise AufacsError(
-            f"maps must be (S, N, h, w) with S = {len(images)} images and N = {len(aus)} AUs, "
-            f"got shape {maps.shape}"
-        )
-    columns = min(len(aus), max_aus)
-    figure = Figure(figsize=(1.6 * columns, 1.8 * len(images)), layout="constrained")
-    grid = figure.subplots(len(images), columns, squeeze=False)
-    for s, row in enumerate(grid):
-        for n, ax in enumerate(row):
-            overlay(images[s], maps[s, n], ax=ax, alpha=alpha)
-            prob = None if probs is None else float(probs[s][n])
-            label = None if labels is None else float(labels[s][n])
-            ax.set_title(_cell_title(aus[n], prob, label), fontsize=8)
-    return figure
-
-
-def sample_figure(heatmaps: HeatmapSet, sample: int, au_index: int) -> Figure:
-    """One sample's map of one AU over its face (with landmarks, if known) beside the bars of
-    all its AU probabilities (when known). ``sample``, ``au_index``: 0-based indices."""
-    has_bars = heatmaps.probs is not None
-    figure = Figure(figsize=(7 if has_bars else 3.5, 3.5), layout="constrained")
-    axes = figure.subplots(1, 2 if has_bars else 1, squeeze=False)[0]
-    overlay(heatmaps.images[sample], heatmaps.maps[sample, au_index], ax=axes[0])
-    if heatmaps.landmarks is not None:
-        draw_landmarks(axes[0], heatmaps.landmarks[sample])
-    prob = None if heatmaps.probs is None else float(heatmaps.probs[sample, au_index])
-    label = None if heatmaps.labels is None else float(heatmaps.labels[sample, au_index])
-    axes[0].set_title(_cell_title(heatmaps.aus[au_index], prob, label), fontsize=9)
-    if has_bars:
-        labels = None if heatmaps.labels is None else heatmaps.labels[sample]
-        au_probability_bars(
-            axes[1], heatmaps.probs[sample], heatmaps.aus, labels, highlight=au_index
-        )
-    return figure

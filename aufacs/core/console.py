@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from tqdm.auto import tqdm
 
 
@@ -9,3 +11,4 @@ def say(message: str) -> None:
     """Print one status line to standard output; it appears above a running progress bar
     instead of breaking it."""
     tqdm.write(message)
+    sys.stdout.flush()

@@ -107,15 +107,15 @@ def build_run_model(
 
 def make_dataset(
     cache: AlignedCache,
-    subjects: tuple[str, ...],
+    subjects: tuple[str, ...] | None,
     model: AUModel,
     *,
     train: bool,
     flip: bool = True,
     seed: int = 0,
 ) -> AlignedFaceDataset:
-    """The frames of ``subjects`` as the model's input spec wants them; ``seed`` seeds the
-    training augmentations."""
+    """The frames of ``subjects`` (None: all) as the model's input spec wants them; ``seed``
+    seeds the training augmentations."""
     spec = model.input_spec
     return AlignedFaceDataset(
         cache,

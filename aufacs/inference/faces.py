@@ -20,13 +20,15 @@ commercial product (dlib-models README), although ``face-recognition-models`` la
 CC0 / MIT. dlib itself is under the Boost licence, OpenCV and its cascades under Apache-2.0.
 
 Coordinates are 0-indexed pixels of the image given, ``x`` first. A box ``(x0, y0, x1, y1)``
-gives the pixel edges: the face covers ``x0 <= x < x1`` and ``y0 <= y < y1``.
+gives the pixel edges: the face covers ``x0 <= x < x1`` and ``y0 <= y < y1``. Detection runs
+on a :func:`working_copy` whose longer side is at most :data:`MAX_SIDE` pixels, so that a huge
+photo costs no more than a large one; :func:`rescale_points` and :func:`edges_to_source` map
+coordinates between the two.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -43,9 +45,8 @@ INSTALL_HINT = (
     "the dlib face landmarks are an optional extra; "
     'install them with pip install "aufacs[landmarks]"'
 )
-VIDEO_EXTENSIONS = frozenset(
-    {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
-)
+#: Longest side, pixels, of the working copy that faces are searched (and aligned) on.
+MAX_SIDE = 1600
 
 #: dlib HOG detector: no upsampling (upsampling once found a false face on a space suit).
 DLIB_UPSAMPLE = 0
@@ -58,22 +59,26 @@ HAAR_CASCADE = "haarcascade_frontalface_default.xml"
 #: Mean 49-point shape in JAA-Net's 200 x 200 aligned frame, 0-indexed pixels: the mean of the
 #: two rows of ``bp4d_sample/aligned_landmarks.txt`` in the shared fixtures (BP4D F001/T1 frames
 #: 2440 and 2441, aligned by JAA-Net's official code), rounded to 0.1 px.
-MEAN_SHAPE_49 = np.array([
-    # brows 0-9
-    (38.8, 46.4), (49.3, 40.2), (60.9, 39.1), (72.4, 41.8), (83.4, 46.1),
-    (114.6, 44.7), (125.0, 40.3), (136.0, 37.5), (147.9, 37.4), (157.5, 44.3),
-    # nose bridge 10-13, nose base 14-18
-    (100.4, 62.2), (101.0, 76.2), (101.6, 90.0), (101.9, 104.2),
-    (84.6, 110.2), (92.6, 111.7), (100.9, 112.8), (108.2, 111.7), (115.5, 110.4),
-    # eyes 19-24 and 25-30
-    (52.8, 64.7), (62.0, 59.4), (72.0, 60.0), (79.2, 67.8), (70.3, 69.7), (61.1, 69.6),
-    (120.2, 67.1), (127.8, 60.1), (137.2, 59.6), (145.6, 64.9), (137.4, 69.7), (128.5, 69.9),
-    # outer lip 31-42
-    (67.9, 132.0), (77.0, 125.1), (88.7, 121.7), (100.7, 122.4), (112.2, 122.2), (122.3, 126.1),
-    (129.4, 133.8), (123.3, 146.0), (113.0, 153.3), (100.2, 154.8), (86.8, 151.8), (75.5, 144.3),
-    # inner lip 43-48
-    (86.6, 130.6), (100.4, 131.5), (112.9, 130.9), (113.0, 138.3), (100.5, 140.1), (86.4, 137.7),
-])  # fmt: skip
+MEAN_SHAPE_49 = np.array(
+    [
+        # brows 0-9
+        *[(38.8, 46.4), (49.3, 40.2), (60.9, 39.1), (72.4, 41.8), (83.4, 46.1)],
+        *[(114.6, 44.7), (125.0, 40.3), (136.0, 37.5), (147.9, 37.4), (157.5, 44.3)],
+        # nose bridge 10-13, nose base 14-18
+        *[(100.4, 62.2), (101.0, 76.2), (101.6, 90.0), (101.9, 104.2)],
+        *[(84.6, 110.2), (92.6, 111.7), (100.9, 112.8), (108.2, 111.7), (115.5, 110.4)],
+        # eyes 19-24 and 25-30
+        *[(52.8, 64.7), (62.0, 59.4), (72.0, 60.0), (79.2, 67.8), (70.3, 69.7), (61.1, 69.6)],
+        *[(120.2, 67.1), (127.8, 60.1), (137.2, 59.6), (145.6, 64.9), (137.4, 69.7), (128.5, 69.9)],
+        # outer lip 31-42
+        *[(67.9, 132.0), (77.0, 125.1), (88.7, 121.7), (100.7, 122.4)],
+        *[(112.2, 122.2), (122.3, 126.1), (129.4, 133.8), (123.3, 146.0)],
+        *[(113.0, 153.3), (100.2, 154.8), (86.8, 151.8), (75.5, 144.3)],
+        # inner lip 43-48
+        *[(86.6, 130.6), (100.4, 131.5), (112.9, 130.9)],
+        *[(113.0, 138.3), (100.5, 140.1), (86.4, 137.7)],
+    ]
+)
 MEAN_SHAPE_49.setflags(write=False)
 #: Where the Haar cascade's box falls in that aligned frame on the same two BP4D frames: centre
 #: x, centre y and side, pixels (the two frames give sides 165.3 and 159.6).
@@ -109,22 +114,63 @@ def landmarks_available() -> bool:
 
 
 def detect_faces(
-    image_rgb: np.ndarray, *, backend: str = "auto", max_side: int = 1600
+    image_rgb: np.ndarray, *, backend: str = "auto", max_side: int = MAX_SIDE
 ) -> list[Face]:
     """Every face in an image, largest box first; an empty list when there is none.
 
     ``image_rgb``: (H, W, 3) uint8 RGB. ``backend``: ``"dlib"`` (boxes and 49 landmarks),
-    ``"haar"`` (boxes only) or ``"auto"`` (dlib when the extra is installed, else haar).
-    Detection runs on a copy downscaled so that its longer side is at most ``max_side`` pixels,
-    and the boxes are mapped back; dlib's landmarks are then placed on the full-size image.
+    ``"haar"`` (boxes only) or ``"auto"`` (see :func:`resolve_backend`). Detection runs on
+    :func:`working_copy` ``(image_rgb, max_side)`` and the boxes are mapped back; dlib's
+    landmarks are then placed on the full-size image.
     """
     image = _checked_image(image_rgb)
-    chosen = _resolve_backend(backend)
-    if not isinstance(max_side, int) or max_side < 1:
-        raise AufacsError(f"max_side must be a positive number of pixels, got {max_side!r}")
-    small, scale = _downscaled(image, max_side)
+    chosen = resolve_backend(backend)
+    small, scale = working_copy(image, max_side)
     faces = _detect_dlib(image, small, scale) if chosen == "dlib" else _detect_haar(small, scale)
     return sorted(faces, key=lambda face: face.area, reverse=True)
+
+
+def resolve_backend(backend: str) -> str:
+    """The detector that ``backend`` stands for, ``"dlib"`` or ``"haar"``: ``"auto"`` is dlib
+    when the optional extra is installed (:func:`landmarks_available`), else haar. Raises
+    AufacsError for an unknown backend, or ``"dlib"`` without the extra (:data:`INSTALL_HINT`).
+    """
+    if backend not in BACKENDS:
+        raise AufacsError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "auto":
+        return "dlib" if landmarks_available() else "haar"
+    if backend == "dlib" and not landmarks_available():
+        raise AufacsError(INSTALL_HINT)
+    return backend
+
+
+def working_copy(image_rgb: np.ndarray, max_side: int = MAX_SIDE) -> tuple[np.ndarray, np.ndarray]:
+    """``image_rgb`` (H, W, 3) uint8 RGB shrunk (area interpolation) so that its longer side
+    is at most ``max_side`` pixels, and the (x, y) factors: working pixels per source pixel
+    (ones, and the image itself, when it is small enough). AufacsError for anything but a
+    non-empty (H, W, 3) uint8 array, or a ``max_side`` that is not a positive whole number."""
+    image = _checked_image(image_rgb)
+    if not isinstance(max_side, int) or max_side < 1:
+        raise AufacsError(f"max_side must be a positive number of pixels, got {max_side!r}")
+    height, width = image.shape[:2]
+    longest = max(height, width)
+    if longest <= max_side:
+        return image, np.ones(2)
+    size = (max(1, round(width * max_side / longest)), max(1, round(height * max_side / longest)))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return small, np.array([size[0] / width, size[1] / height])
+
+
+def rescale_points(points: np.ndarray, factor: np.ndarray) -> np.ndarray:
+    """Pixel coordinates (..., 2) in an image resized by ``factor`` (x, y): pixel centres
+    ``p`` map to ``(p + 0.5) * factor - 0.5``. Returns float64."""
+    return (np.asarray(points, dtype=np.float64) + 0.5) * factor - 0.5
+
+
+def edges_to_source(boxes: np.ndarray, factor: np.ndarray) -> np.ndarray:
+    """Boxes (..., 4) ``x0 y0 x1 y1``, pixel edges of a :func:`working_copy` made with
+    ``factor`` (x, y), as pixel edges of its source image."""
+    return np.asarray(boxes, dtype=np.float64) / np.tile(factor, 2)
 
 
 def box_to_initial_landmarks(box: tuple[float, float, float, float]) -> np.ndarray:
@@ -144,65 +190,6 @@ def box_to_initial_landmarks(box: tuple[float, float, float, float]) -> np.ndarr
     return (MEAN_SHAPE_49 - (centre_x, centre_y)) * scale + box_centre
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file (any format OpenCV reads) as (H, W, 3) uint8 RGB."""
-    path = Path(path)
-    if not path.is_file():
-        raise AufacsError(f"image file {path} does not exist")
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise AufacsError(f"{path} is not an image file OpenCV can read (JPEG, PNG, BMP, TIFF...)")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def is_video(path: str | Path) -> bool:
-    """Whether ``path`` names a video, by its extension (see :data:`VIDEO_EXTENSIONS`)."""
-    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
-
-
-def iter_video_frames(
-    path: str | Path, *, step: int = 1
-) -> Iterator[tuple[int, float, np.ndarray]]:
-    """The frames of a video: ``(index, time_s, rgb)`` for every ``step``-th frame.
-
-    ``index`` counts from 0 over all frames of the file; ``time_s`` is ``index / fps`` (the
-    container's timestamp when it gives no frame rate); ``rgb`` is (H, W, 3) uint8. The file is
-    opened and its first frame read at once, so an unreadable video raises AufacsError here,
-    not on the first ``next()``.
-    """
-    if not isinstance(step, int) or step < 1:
-        raise AufacsError(f"step must be a positive whole number of frames, got {step!r}")
-    path = Path(path)
-    if not path.is_file():
-        raise AufacsError(f"video file {path} does not exist")
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened() or not capture.grab():
-        capture.release()
-        raise AufacsError(f"{path} is not a video OpenCV can read (MP4, AVI, MOV, MKV...)")
-    return _grabbed_frames(capture, step)
-
-
-def _grabbed_frames(
-    capture: cv2.VideoCapture, step: int
-) -> Iterator[tuple[int, float, np.ndarray]]:
-    """Decode every ``step``-th frame of ``capture``, whose frame 0 is already grabbed."""
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    index = 0
-    try:
-        while True:
-            if index % step == 0:
-                ok, bgr = capture.retrieve()
-                if not ok:
-                    return
-                time_s = index / fps if fps > 0 else capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
-                yield index, time_s, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            if not capture.grab():
-                return
-            index += 1
-    finally:
-        capture.release()
-
-
 def _checked_image(image_rgb: np.ndarray) -> np.ndarray:
     """``image_rgb`` as a C-contiguous (H, W, 3) uint8 array, or AufacsError."""
     image = np.asarray(image_rgb)
@@ -211,33 +198,6 @@ def _checked_image(image_rgb: np.ndarray) -> np.ndarray:
             f"image must be an (H, W, 3) uint8 RGB array, got shape {image.shape} {image.dtype}"
         )
     return np.ascontiguousarray(image)
-
-
-def _resolve_backend(backend: str) -> str:
-    """``"dlib"`` or ``"haar"`` for a requested backend, or AufacsError."""
-    if backend not in BACKENDS:
-        raise AufacsError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if backend == "auto":
-        return "dlib" if landmarks_available() else "haar"
-    if backend == "dlib" and not landmarks_available():
-        raise AufacsError(INSTALL_HINT)
-    return backend
-
-
-def _downscaled(image: np.ndarray, max_side: int) -> tuple[np.ndarray, np.ndarray]:
-    """``image`` shrunk to a longer side of at most ``max_side``, and the (x, y) scale used."""
-    height, width = image.shape[:2]
-    if max(height, width) <= max_side:
-        return image, np.ones(2)
-    factor = max_side / max(height, width)
-    size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    return small, np.array([size[0] / width, size[1] / height])
-
-
-def _boxes_to_original(boxes: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """(N, 4) x0 y0 x1 y1 edges in the downscaled image -> the same in the original image."""
-    return boxes / np.tile(scale, 2)
 
 
 def _predictor_path() -> Path | None:
@@ -270,7 +230,7 @@ def _detect_dlib(image: np.ndarray, small: np.ndarray, scale: np.ndarray) -> lis
     edges = np.array(
         [(r.left(), r.top(), r.right() + 1, r.bottom() + 1) for r in rects], dtype=np.float64
     ).reshape(-1, 4)
-    boxes = _boxes_to_original(edges, scale)
+    boxes = edges_to_source(edges, scale)
     faces = []
     for box, score in zip(boxes, scores, strict=True):
         x0, y0, x1, y1 = np.round(box).astype(int)
@@ -304,7 +264,7 @@ def _detect_haar(small: np.ndarray, scale: np.ndarray) -> list[Face]:
     )
     rects = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
     edges = np.concatenate([rects[:, :2], rects[:, :2] + rects[:, 2:]], axis=1)
-    boxes = _boxes_to_original(edges, scale)
+    boxes = edges_to_source(edges, scale)
     weights = np.asarray(weights, dtype=np.float64).reshape(-1)
     return [
         Face(tuple(box.tolist()), None, float(weight), "haar")

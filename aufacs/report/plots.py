@@ -3,9 +3,9 @@ model comparisons.
 
 Every function takes tables the package already writes (the audit, ``iterations.csv``,
 ``evaluation.csv``, the comparison tables of :mod:`aufacs.analysis.compare`) and returns a
-``matplotlib.figure.Figure`` that pyplot does not track, as :mod:`aufacs.analysis.heatmaps` does: a
-notebook shows it as the value of a cell, and ``figure.savefig`` works anywhere. AU columns
-are named ``AU1``, ``AU2``, ... (:func:`aufacs.core.aus.au_column`).
+``matplotlib.figure.Figure`` that pyplot does not track, as :mod:`aufacs.inference.explain`
+does: a notebook shows it as the value of a cell, and ``figure.savefig`` works anywhere. AU
+columns are named ``AU1``, ``AU2``, ... (:func:`aufacs.core.aus.au_column`).
 """
 
 from __future__ import annotations
@@ -42,6 +42,19 @@ def _au_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns if c.startswith("AU") and c[2:].isdigit()]
 
 
+def _au_label(au: int | str) -> str:
+    """``AU12`` for AU 12; the row ``"mean"`` of a per-AU table keeps its name."""
+    return au if au == "mean" else au_column(au)
+
+
+def _annotated_heatmap(
+    ax: Axes, table: pd.DataFrame, *, cmap: str, fontsize: float, vmax: float = 1.0
+) -> None:
+    """A heatmap of ``table`` on a scale from 0 to ``vmax``, each cell labelled with its value."""
+    labels = {"fontsize": fontsize}
+    sns.heatmap(table, vmin=0, vmax=vmax, cmap=cmap, annot=True, fmt=".2f", annot_kws=labels, ax=ax)
+
+
 def au_rates_by_split(rates: pd.DataFrame) -> Figure:
     """Grouped bars of each AU's occurrence rate per split.
 
@@ -63,8 +76,7 @@ def cooccurrence_heatmap(matrix: np.ndarray, aus: Sequence[int]) -> Figure:
     frame = pd.DataFrame(np.asarray(matrix, dtype=float), index=names, columns=names)
     figure = _figure(7, 6)
     ax = figure.subplots()
-    sns.heatmap(frame, vmin=0, vmax=1, cmap="viridis", annot=True, fmt=".2f",
-                annot_kws={"fontsize": 7}, ax=ax)  # fmt: skip
+    _annotated_heatmap(ax, frame, cmap="viridis", fontsize=7)
     ax.set_xlabel("AU j")
     ax.set_ylabel("given AU i")
     ax.set_title("Co-occurrence P(AU j | AU i)")
@@ -96,12 +108,15 @@ def crop_grid(images: np.ndarray, titles: Sequence[str], columns: int = 6) -> Fi
     """A grid of aligned crops ``images`` (S, H, W, 3) uint8 RGB with one title each."""
     images = np.asarray(images)
     if len(images) != len(titles) or not len(images):
-        raise AufacsError(f"crop_grid needs one title per image, got {len(images)} images "
-                          f"and {len(titles)} titles")  # fmt: skip
+        raise AufacsError(
+            f"crop_grid needs one title per image, got {len(images)} images "
+            f"and {len(titles)} titles"
+        )
     rows = -(-len(images) // columns)
     figure = _figure(2 * columns, 2.2 * rows)
-    for ax, image, title in zip(figure.subplots(rows, columns, squeeze=False).flat, images,
-                                titles, strict=False):  # fmt: skip
+    for ax, image, title in zip(
+        figure.subplots(rows, columns, squeeze=False).flat, images, titles, strict=False
+    ):
         ax.imshow(image)
         ax.set_title(title, fontsize=7)
     for ax in figure.axes:
@@ -134,8 +149,9 @@ def loss_curves_by_run(iterations: Mapping[str, pd.DataFrame]) -> Figure:
     """The total loss of several runs (name -> iterations.csv table), smoothed, on one axes
     per run (their losses are on different scales)."""
     figure = _figure(4 * len(iterations), 3)
-    for ax, (name, table) in zip(figure.subplots(1, len(iterations), squeeze=False)[0],
-                                 iterations.items(), strict=True):  # fmt: skip
+    for ax, (name, table) in zip(
+        figure.subplots(1, len(iterations), squeeze=False)[0], iterations.items(), strict=True
+    ):
         epoch = (table["step"] - 1) / table.groupby("epoch")["step"].transform("size")
         ax.plot(epoch, table["loss"].rolling(SMOOTHING, min_periods=1).mean())
         ax.set_title(name)
@@ -150,8 +166,7 @@ def f1_by_epoch(evaluation: pd.DataFrame, title: str = "") -> Figure:
     table.index = [au_column(a) for a in table.index]
     figure = _figure(max(4, 0.6 * table.shape[1] + 2), 5)
     ax = figure.subplots()
-    sns.heatmap(table, vmin=0, vmax=1, cmap="magma", annot=True, fmt=".2f",
-                annot_kws={"fontsize": 7}, ax=ax)  # fmt: skip
+    _annotated_heatmap(ax, table, cmap="magma", fontsize=7)
     ax.set_title(title or "F1 per AU and epoch")
     return figure
 
@@ -184,28 +199,41 @@ def _error_bars(ax: Axes, table: pd.DataFrame, x: str, value: str, hue: str) -> 
         centre = np.arange(len(positions)) - 0.4 + width * (k + 0.5)
         errors = np.vstack([rows[value] - rows["low"], rows["high"] - rows[value]])
         ax.bar(centre, rows[value], width, label=group)
-        ax.errorbar(centre, rows[value], yerr=np.clip(errors, 0, None), fmt="none",
-                    ecolor="black", elinewidth=0.8, capsize=2)  # fmt: skip
+        ax.errorbar(
+            centre,
+            rows[value],
+            yerr=np.clip(errors, 0, None),
+            fmt="none",
+            ecolor="black",
+            elinewidth=0.8,
+            capsize=2,
+        )
     ax.set_xticks(np.arange(len(positions)), positions)
 
 
 def comparison_bars(per_au: pd.DataFrame, baseline: pd.DataFrame | None = None) -> Figure:
     """Per-AU F1 of every run with bootstrap 95% intervals, and the mean F1.
 
-    ``per_au``: :func:`aufacs.analysis.compare.per_au_table` (``model``, ``au``, ``f1``, ``low``,
-    ``high``; the row ``au == "mean"`` holds the mean F1). ``baseline``: per-AU F1 of the
-    majority-class baseline (``au``, ``f1``), drawn as black ticks.
+    ``per_au``: :func:`aufacs.analysis.compare.per_au_table` (``model``, ``au``, ``f1``,
+    ``low``, ``high``; the row ``au == "mean"`` holds the mean F1). ``baseline``: per-AU F1
+    of the majority-class baseline (``au``, ``f1``), drawn as black ticks.
     """
-    table = per_au.assign(au=per_au["au"].map(lambda a: a if a == "mean" else au_column(a)))
+    table = per_au.assign(au=per_au["au"].map(_au_label))
     figure = _figure(13, 4)
     ax = figure.subplots()
     _error_bars(ax, table, "au", "f1", "model")
     if baseline is not None:
         ticks = list(dict.fromkeys(table["au"]))
-        values = baseline.assign(au=baseline["au"].map(
-            lambda a: a if a == "mean" else au_column(a))).set_index("au")["f1"]  # fmt: skip
-        ax.scatter(np.arange(len(ticks)), values.reindex(ticks), marker="_", s=300,
-                   color="black", label="majority baseline", zorder=3)  # fmt: skip
+        values = baseline.assign(au=baseline["au"].map(_au_label)).set_index("au")["f1"]
+        ax.scatter(
+            np.arange(len(ticks)),
+            values.reindex(ticks),
+            marker="_",
+            s=300,
+            color="black",
+            label="majority baseline",
+            zorder=3,
+        )
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("F1 (bars: 95% bootstrap interval over test subjects)")
     ax.legend(ncols=4, fontsize=8)
@@ -217,18 +245,22 @@ def paired_differences(differences: pd.DataFrame) -> Figure:
     """Mean-F1 differences of run pairs with their 95% intervals (a forest plot).
 
     ``differences``: :func:`aufacs.analysis.compare.paired_table` (``pair``, ``difference``,
-    ``low``,
-    ``high``, ``p_value``).
+    ``low``, ``high``, ``p_value``).
     """
     if differences.empty:
         return _message("one run only: no pair to compare")
     figure = _figure(7, 0.6 * len(differences) + 1.2)
     ax = figure.subplots()
     positions = np.arange(len(differences))
-    errors = np.vstack([differences["difference"] - differences["low"],
-                        differences["high"] - differences["difference"]])  # fmt: skip
-    ax.errorbar(differences["difference"], positions, xerr=np.clip(errors, 0, None), fmt="o",
-                capsize=3)  # fmt: skip
+    errors = np.vstack(
+        [
+            differences["difference"] - differences["low"],
+            differences["high"] - differences["difference"],
+        ]
+    )
+    ax.errorbar(
+        differences["difference"], positions, xerr=np.clip(errors, 0, None), fmt="o", capsize=3
+    )
     ax.axvline(0, color="gray", linestyle="--")
     ax.set_yticks(positions, differences["pair"])
     ax.invert_yaxis()
@@ -237,12 +269,11 @@ def paired_differences(differences: pd.DataFrame) -> Figure:
 
 
 def speed_bars(speed: pd.DataFrame) -> Figure:
-    """Frames per second of every model, runtime and batch size (a :func:`aufacs.analysis.speed.
-    speed_table`), log scale, one panel per device."""
+    """Frames per second of every model, runtime and batch size (a
+    :func:`aufacs.analysis.speed.speed_table`), log scale, one panel per device."""
     devices = list(dict.fromkeys(speed["device"]))
     figure = _figure(5 * len(devices), 3.2)
-    for ax, device in zip(figure.subplots(1, len(devices), squeeze=False)[0], devices,
-                          strict=True):  # fmt: skip
+    for ax, device in zip(figure.subplots(1, len(devices), squeeze=False)[0], devices, strict=True):
         rows = speed[speed["device"] == device]
         label = rows["runtime"] + ", batch " + rows["batch_size"].astype(str)
         sns.barplot(rows.assign(setting=label), x="model", y="frames_per_s", hue="setting", ax=ax)
@@ -254,16 +285,23 @@ def speed_bars(speed: pd.DataFrame) -> Figure:
 
 def ours_and_literature(ours: pd.DataFrame, literature: pd.DataFrame) -> Figure:
     """Our mean F1 per model (``model``, ``mean_f1``) beside the published BP4D mean F1 of
-    the same method (:func:`aufacs.analysis.literature.literature_table`), hatched and labelled as
-    literature values."""
+    the same method (:func:`aufacs.analysis.literature.literature_table`), hatched and
+    labelled as literature values."""
     models = list(ours["model"])
     figure = _figure(7, 3.2)
     ax = figure.subplots()
     positions = np.arange(len(models))
     ax.bar(positions - 0.2, ours["mean_f1"], 0.4, label="ours (this study's data)")
     published = literature["mean_f1"].reindex(models)
-    ax.bar(positions + 0.2, published, 0.4, hatch="//", color="white", edgecolor="tab:gray",
-           label="literature value (published, real BP4D)")  # fmt: skip
+    ax.bar(
+        positions + 0.2,
+        published,
+        0.4,
+        hatch="//",
+        color="white",
+        edgecolor="tab:gray",
+        label="literature value (published, real BP4D)",
+    )
     ax.set_xticks(positions, models)
     ax.set_ylim(0, 1)
     ax.set_ylabel("mean F1")
@@ -278,7 +316,6 @@ def score_heatmap(scores: pd.DataFrame, title: str, *, vmax: float = 1.0) -> Fig
         return _message("no scores (real data has no ground-truth AU regions)")
     figure = _figure(10, 0.7 * len(scores) + 1.5)
     ax = figure.subplots()
-    sns.heatmap(scores.astype(float), vmin=0, vmax=vmax, cmap="viridis", annot=True,
-                fmt=".2f", annot_kws={"fontsize": 8}, ax=ax)  # fmt: skip
+    _annotated_heatmap(ax, scores.astype(float), cmap="viridis", fontsize=8, vmax=vmax)
     ax.set_title(title)
     return figure

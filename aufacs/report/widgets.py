@@ -2,19 +2,17 @@
 
 :class:`HeatmapBrowser` browses heatmaps computed beforehand, so a click redraws a figure and
 runs no model. Its ``source`` maps ``(model name, epoch)`` to a
-:class:`aufacs.analysis.heatmaps.HeatmapSet` (S samples, N AUs; the sets may differ in S and in
-their
-AUs)::
+:class:`aufacs.analysis.heatmaps.HeatmapSet` (S samples, N AUs; the sets may differ in S and
+in their AUs)::
 
     source = {("jaa_net", 1): heatmap_set(jaa, batch, aus), ("jaa_net", 2): ...}
     HeatmapBrowser(source)          # last expression of a cell: shows the controls
 
-The controls are a model and an epoch dropdown, a sample slider and an AU dropdown; each change
-redraws :func:`aufacs.analysis.heatmaps.sample_figure` with a title naming the selection. Widgets
-need a
-live kernel: static HTML reports show :func:`aufacs.analysis.heatmaps.heatmap_gallery` instead.
-Tests
-drive the browser by setting the controls' ``value`` and reading :attr:`HeatmapBrowser.figure`.
+The controls are a model and an epoch dropdown, a sample slider and an AU dropdown; each
+change redraws :func:`aufacs.inference.explain.sample_figure` with a title naming the
+selection. Widgets need a live kernel: static HTML reports show
+:func:`aufacs.inference.explain.heatmap_gallery` instead. Tests drive the browser by setting
+the controls' ``value`` and reading :attr:`HeatmapBrowser.figure`.
 """
 
 from __future__ import annotations
@@ -26,9 +24,10 @@ import ipywidgets as widgets
 from IPython.display import Image, clear_output, display
 from matplotlib.figure import Figure
 
-from aufacs.analysis.heatmaps import HeatmapSet, sample_figure
+from aufacs.analysis.heatmaps import HeatmapSet
 from aufacs.core.aus import au_column
 from aufacs.core.errors import AufacsError
+from aufacs.inference.explain import sample_figure
 
 
 class HeatmapBrowser:

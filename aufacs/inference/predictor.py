@@ -1,0 +1,147 @@
+"""A trained run's model made ready for faces: :class:`Predictor`, :func:`load_predictor`, and
+faces of a photo aligned and turned into that model's inputs (:func:`model_inputs`).
+
+A face becomes a model input exactly as a test frame does in training: JAA-Net's similarity
+transform aligns it to the size and box enlargement of the run's aligned-crop cache
+(:func:`aufacs.data.align.align_face`), then the training data set's test transform
+(:class:`aufacs.data.dataset.AlignedFaceDataset`: resize, centre crop, the model's
+normalisation) makes the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from aufacs.core.aus import AUSet, au_column
+from aufacs.core.errors import AufacsError
+from aufacs.data.align import align_face, alignment_matrix, biocular, transform_points
+from aufacs.data.cache import AlignedCache
+from aufacs.data.dataset import AlignedFaceDataset
+from aufacs.data.table import empty_defects, landmark_frame
+from aufacs.engine.device import to_device
+from aufacs.engine.runs import LoadedRun, make_dataset
+from aufacs.models import AUModel
+from aufacs.models.base import AUOutput
+
+#: The batch keys a model may read; the data set's unknown labels are left out, so that
+#: pictures show no ground truth.
+_INPUT_KEYS = ("image", "landmarks", "biocular")
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """A model ready for faces: the network in eval mode and the aligned-crop geometry it was
+    trained on. ``aus``: the N AU numbers in output order; ``size``: aligned-face side, pixels;
+    ``box_enlarge``: the alignment's box enlargement (see :mod:`aufacs.data.align`);
+    ``name``: the registered model name (``jaa_net``, ``eac_net``, ``me_graph_au``);
+    ``threshold``: the probability from which an AU counts as present."""
+
+    model: AUModel
+    name: str
+    aus: tuple[int, ...]
+    size: int
+    box_enlarge: float
+    threshold: float = 0.5
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> AUOutput:
+        """The model's output on ``batch``, without gradients."""
+        with torch.no_grad():
+            return self.model(batch)
+
+
+def load_predictor(
+    run: Path | str, epoch: int | None = None, *, device: str = "auto", threshold: float = 0.5
+) -> Predictor:
+    """The model of run folder ``run`` at ``epoch`` (default: the last saved), on ``device``
+    (``auto``, ``cpu`` or ``cuda``), calling an AU present from probability ``threshold``.
+
+    The AU list, aligned size and box enlargement come from the run's aligned-crop cache
+    (``cache.json``), which must therefore still be where the run was trained from.
+    """
+    if not 0 <= threshold <= 1:
+        raise AufacsError(f"threshold must be a probability in [0, 1], got {threshold!r}")
+    loaded = LoadedRun.open(run, device)
+    model = loaded.load_epoch(epoch)
+    cache = loaded.cache
+    return Predictor(
+        model, loaded.config.model, cache.aus.aus, cache.size, cache.box_enlarge, threshold
+    )
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """F faces of one image, aligned and made into one model batch.
+
+    ``batch``: ``image`` (F, 3, C, C) normalised, ``landmarks`` (F, 49, 2) and ``biocular``
+    (F,) in model-input pixels (C: the model's crop side), on the predictor's device;
+    ``matrices``: (F, 2, 3) affine maps from image pixels to aligned-face pixels; ``dataset``:
+    the data set whose test transform made the batch.
+    """
+
+    batch: dict[str, torch.Tensor]
+    matrices: np.ndarray
+    dataset: AlignedFaceDataset
+
+    def to_image(self, points: np.ndarray) -> np.ndarray:
+        """Model-input pixels (F, 49, 2) -> pixels of the image (undoes the centre crop, the
+        resize and the alignment). Returns float64."""
+        aligned = self.dataset.test_input_to_cached(points)
+        return transform_points(aligned, _inverse_affine(self.matrices))
+
+
+def model_inputs(predictor: Predictor, image: np.ndarray, points: np.ndarray) -> ModelInputs:
+    """The faces of ``image`` (H, W, 3) uint8 RGB, aligned with their landmarks ``points``
+    (F, 49, 2) image pixels, as inputs of ``predictor``'s model."""
+    aligned = [align_face(image, p, predictor.box_enlarge, predictor.size) for p in points]
+    crops = np.stack([crop for crop, _ in aligned])  # (F, S, S, 3)
+    dataset = _test_transform(predictor, crops, np.stack([p for _, p in aligned]))
+    batch = {k: v for k, v in dataset[np.arange(len(crops))].items() if k in _INPUT_KEYS}
+    matrices = alignment_matrix(points, predictor.box_enlarge, predictor.size)
+    return ModelInputs(to_device(batch, predictor.device), matrices, dataset)
+
+
+def _test_transform(
+    predictor: Predictor, crops: np.ndarray, points: np.ndarray
+) -> AlignedFaceDataset:
+    """The training data set's test transform over aligned faces ``crops`` (F, S, S, 3) uint8
+    RGB with landmarks ``points`` (F, 49, 2), aligned-face pixels.
+
+    :class:`AlignedFaceDataset` reads its faces from an :class:`AlignedCache` only, so the
+    faces are held as one in memory, with unknown labels and no files behind it.
+    """
+    columns = [au_column(a) for a in predictor.aus]
+    table = pd.concat(
+        [
+            pd.DataFrame(np.nan, index=range(len(crops)), columns=columns),
+            pd.DataFrame({"biocular": biocular(points)}),
+            landmark_frame(points),
+        ],
+        axis=1,
+    )
+    cache = AlignedCache(
+        path=Path("<faces in memory>"),
+        images=crops,
+        table=table,
+        aus=AUSet("run", predictor.aus),
+        size=predictor.size,
+        box_enlarge=predictor.box_enlarge,
+        fingerprint="",
+        defects=empty_defects(),
+    )
+    return make_dataset(cache, None, predictor.model, train=False)
+
+
+def _inverse_affine(matrices: np.ndarray) -> np.ndarray:
+    """Inverses of affine matrices (..., 2, 3) in the same form."""
+    linear = np.linalg.inv(matrices[..., :2])
+    offset = -(linear @ matrices[..., 2:])
+    return np.concatenate([linear, offset], axis=-1)

@@ -1,0 +1,121 @@
+"""The study's size presets: the synthetic data set, the face size, each model's training and
+the work of the later notebooks, from a smoke test to the published recipes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aufacs.data.synthetic import SynthConfig
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """How one model is trained in a preset: ``epochs``, ``batch_size``, ``lr`` (None: the
+    recipe's), ``image_size`` (input side in pixels, None: the model's default), builder
+    ``options`` and ``max_steps_per_epoch`` (None: every batch)."""
+
+    epochs: int | None
+    batch_size: int | None
+    lr: float | None = None
+    image_size: int | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    max_steps_per_epoch: int | None = None
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A study size: the synthetic data set, the aligned-face size, each model's training,
+    and the work of the later notebooks (heatmap samples, bootstrap replicates, speed)."""
+
+    synth: SynthConfig
+    aligned_size: int
+    models: Mapping[str, ModelPlan]
+    heatmap_samples: int
+    score_samples: int
+    n_boot: int
+    speed_batch: int
+    speed_repeats: int
+    description: str
+
+
+#: Models without ImageNet weights on a machine like this one start from random weights.
+RANDOM_INIT = {"pretrained": None}
+
+PRESETS: dict[str, Preset] = {
+    "cpu": Preset(
+        synth=SynthConfig(subjects=12, tasks=4, frames_per_task=40),
+        aligned_size=112,
+        models={
+            "jaa_net": ModelPlan(epochs=3, batch_size=8, image_size=96, options={"unit_dim": 4}),
+            "eac_net": ModelPlan(
+                epochs=4,
+                batch_size=8,
+                lr=0.01,
+                image_size=96,
+                options={**RANDOM_INIT, "width_divisor": 4},
+            ),
+            "me_graph_au": ModelPlan(
+                epochs=2, batch_size=16, lr=5e-4, options={**RANDOM_INIT, "backbone": "resnet18"}
+            ),
+        },
+        heatmap_samples=4,
+        score_samples=48,
+        n_boot=1000,
+        speed_batch=8,
+        speed_repeats=5,
+        description="the default: synthetic data and small models that train on 2 CPU cores; "
+        "EAC-Net and ME-GraphAU start from random weights (pretrained=None: no ImageNet "
+        "weights here)",
+    ),
+    "smoke": Preset(
+        synth=SynthConfig(subjects=6, tasks=2, frames_per_task=8),
+        aligned_size=40,
+        models={
+            "jaa_net": ModelPlan(
+                epochs=2,
+                batch_size=4,
+                image_size=32,
+                options={"unit_dim": 2},
+                max_steps_per_epoch=2,
+            ),
+            "eac_net": ModelPlan(
+                epochs=2,
+                batch_size=4,
+                image_size=32,
+                options={**RANDOM_INIT, "width_divisor": 8},
+                max_steps_per_epoch=2,
+            ),
+            "me_graph_au": ModelPlan(
+                epochs=1,
+                batch_size=4,
+                options={**RANDOM_INIT, "backbone": "resnet18"},
+                max_steps_per_epoch=1,
+            ),
+        },
+        heatmap_samples=2,
+        score_samples=4,
+        n_boot=50,
+        speed_batch=2,
+        speed_repeats=1,
+        description="the smallest run of every notebook, for tests (numbers mean nothing)",
+    ),
+    "paper": Preset(
+        synth=SynthConfig(),
+        aligned_size=200,
+        models={
+            "jaa_net": ModelPlan(epochs=None, batch_size=None),
+            "eac_net": ModelPlan(epochs=None, batch_size=None, options={"pretrained": "imagenet"}),
+            "me_graph_au": ModelPlan(
+                epochs=None, batch_size=None, options={"pretrained": "imagenet"}
+            ),
+        },
+        heatmap_samples=6,
+        score_samples=64,
+        n_boot=1000,
+        speed_batch=32,
+        speed_repeats=20,
+        description="the published recipes at full size (ImageNet weights, a GPU, real data)",
+    ),
+}
