@@ -47,9 +47,17 @@ from tqdm.auto import tqdm
 from aufacs.core.aus import au_column
 from aufacs.core.errors import AufacsError
 from aufacs.data.table import LANDMARK_COLUMNS
+from aufacs.engine.device import THREADS_HELP, use_threads
 from aufacs.inference.faces import edges_to_source, rescale_points, resolve_backend, working_copy
 from aufacs.inference.frame import analyse_frame
-from aufacs.inference.media import frame_count, input_files, is_video, iter_video_frames, load_image
+from aufacs.inference.media import (
+    frame_count,
+    input_files,
+    is_image,
+    is_video,
+    iter_video_frames,
+    load_image,
+)
 from aufacs.inference.predictor import Predictor, load_predictor
 
 NO_FACE = "no face found"
@@ -84,6 +92,7 @@ class PredictConfig:
     step: int = field(default=1, metadata={"help": "videos: predict every step-th frame"})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
     threshold: float = field(default=0.5, metadata={"help": "probability threshold of 'present'"})
+    threads: int | None = field(default=None, metadata={"help": THREADS_HELP})
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
 
 
@@ -106,9 +115,17 @@ def prob_columns(aus: Sequence[int]) -> list[str]:
 
 
 def predict_paths(config: PredictConfig) -> pd.DataFrame:
-    """Predict every face in ``config.paths`` with ``config.run`` and write ``config.out``."""
+    """Predict every face in ``config.paths`` with ``config.run`` and write ``config.out``.
+
+    An image file named in ``config.paths`` that cannot be decoded is refused before any
+    work; one found inside a named folder gets a row that says why instead.
+    """
     _check_options(config.backend, config.step, config.smooth)
     files = input_files(config.paths)
+    for path in map(Path, config.paths):
+        if path.is_file() and is_image(path):
+            load_image(path)
+    use_threads(config.threads, announce=config.progress)
     predictor = load_predictor(
         config.run, config.epoch, device=config.device, threshold=config.threshold
     )
