@@ -23,8 +23,8 @@ import platform
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from aufacs.core.errors import AufacsError
 from aufacs.data.align import alignment_matrix, transform_points
 from aufacs.data.synthetic.face import neutral_landmarks, sample_face
+from aufacs.engine.device import thread_limit
 from aufacs.models.base import AUModel
 
 #: Largest |difference| of probabilities between onnxruntime and PyTorch that counts as a
@@ -90,20 +91,6 @@ def example_batch(model: AUModel, batch_size: int, *, device: str | torch.device
         "image": torch.randn(batch_size, 3, size, size, generator=generator).to(device),
         "landmarks": torch.tensor(points, dtype=torch.float32).repeat(batch_size, 1, 1).to(device),
     }
-
-
-@contextmanager
-def _cpu_threads(threads: int | None) -> Iterator[None]:
-    """Run with ``threads`` intra-op CPU threads (unchanged if None)."""
-    previous = torch.get_num_threads()
-    if threads is not None:
-        if threads < 1:
-            raise AufacsError(f"threads must be a positive number of CPU threads, got {threads}")
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _time_ms(
@@ -305,7 +292,7 @@ def speed_table(
         raise AufacsError(f"device {device} was asked for, but CUDA is not available here")
     amp = (False, True) if amp is None and cuda else (False,) if amp is None else tuple(amp)
     rows = []
-    with _cpu_threads(threads):
+    with thread_limit(threads) if threads is not None else nullcontext():
         cpu_threads = torch.get_num_threads()
         name, cpu_name = device_name(device), device_name("cpu")
         for model_name, model in models.items():
