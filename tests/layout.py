@@ -29,6 +29,7 @@ from aufacs.data.bp4d import (
     write_au_occ_csv,
     write_landmark_mat,
 )
+from aufacs.data.bp4d_landmarks import _write_mat73_cells
 from aufacs.data.disfa import (
     disfa_image_path,
     disfa_landmark_path,
@@ -95,6 +96,29 @@ def write_bp4d_sequence(
         write_au_occ_csv(bp4d_label_path(root, subject, task), frames, labels, BP4D_AUS)
     if landmarks is not None:
         write_landmark_mat(bp4d_landmark_path(root, subject, task), frames, landmarks)
+
+
+def insert_line(path: Path, line: int, text: str) -> None:
+    """Make ``text`` line ``line`` (1-based) of the text file at ``path``."""
+    lines = path.read_text().splitlines()
+    lines.insert(line - 1, text)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def set_field(path: Path, line: int, column: str, value: str) -> None:
+    """Set the field under header ``column`` on line ``line`` (1-based) of a CSV file."""
+    lines = path.read_text().splitlines()
+    fields = lines[line - 1].split(",")
+    fields[lines[0].split(",").index(column)] = value
+    lines[line - 1] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_landmark_entries(path: Path, entries: list[np.ndarray | None]) -> None:
+    """A MATLAB v7.3 ``2DFeatures`` file whose entry i (frame i + 1) is ``entries[i]``:
+    (P, 2) 0-indexed points, any P, or None for an empty entry."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_mat73_cells(path, [None if e is None else e + 1.0 for e in entries])
 
 
 def make_bp4d(root: Path, seed: int = 0) -> dict[tuple[str, str], Written]:

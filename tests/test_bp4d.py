@@ -7,9 +7,18 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.io
-from layout import make_bp4d, random_landmarks, write_bp4d_sequence, write_image
+from layout import (
+    insert_line,
+    make_bp4d,
+    random_landmarks,
+    set_field,
+    write_bp4d_sequence,
+    write_image,
+    write_landmark_entries,
+)
 
 from aufacs.core.aus import BP4D
 from aufacs.core.errors import AufacsError
@@ -18,6 +27,7 @@ from aufacs.data.bp4d import (
     bp4d_label_path,
     bp4d_landmark_path,
     read_au_occ_csv,
+    read_au_occ_rows,
     read_bp4d,
     read_landmark_mat,
     write_au_occ_csv,
@@ -108,17 +118,71 @@ def test_a_csv_missing_au_columns_is_a_problem_and_the_rest_is_read(tree):
     assert table.frames["has_labels"].sum() == 15
 
 
-def test_a_csv_with_a_value_other_than_0_1_9_is_a_problem(tree):
+@pytest.mark.parametrize("code", ["3", "x", ""])
+def test_a_code_other_than_0_1_9_costs_only_its_row_and_names_the_line(tree, code):
     root, _ = tree
     path = bp4d_label_path(root, "F001", "T1")
-    path.write_text(path.read_text().replace("\n2,", "\n2,x", 1))
-    problem = read_bp4d(root).problems.iloc[0]
-    assert (problem["kind"], problem["subject"], problem["task"]) == (
-        "bad_label_file",
+    set_field(path, 3, "2", code)  # line 3 holds frame 2
+    table = read_bp4d(root)
+    problem = table.problems.iloc[0]
+    assert len(table.problems) == 1
+    assert (problem["kind"], problem["subject"], problem["task"], problem["frame"]) == (
+        "bad_label_row",
         "F001",
         "T1",
+        2,
     )
-    assert "data row 2" in problem["detail"]
+    assert problem["path"] == str(path)
+    assert f"{path} line 3: column '2' holds" in problem["detail"]
+    rows = rows_of(table.frames, "F001", "T1").set_index("frame")
+    assert not rows.at[2, "has_labels"] and rows["has_labels"].sum() == 4
+
+
+def test_a_garbage_line_costs_only_itself_and_names_the_line(tree):
+    root, written = tree
+    path = bp4d_label_path(root, "F001", "T2")
+    insert_line(path, 4, "this line is no row of codes")
+    table = read_bp4d(root)
+    problem = table.problems.iloc[0]
+    assert table.problems["kind"].tolist() == ["bad_label_row"]
+    assert problem["path"] == str(path) and pd.isna(problem["frame"])
+    assert f"{path} line 4: column '0' holds 'this line is no row of codes'" in problem["detail"]
+    rows = rows_of(table.frames, "F001", "T2")
+    assert rows["has_labels"].all() and len(rows) == 5
+    np.testing.assert_array_equal(labels_of(rows, BP4D), written["F001", "T2"].labels)
+
+
+def test_a_row_with_more_fields_than_the_header_is_skipped_alone(tree):
+    root, _ = tree
+    path = bp4d_label_path(root, "F001", "T2")
+    lines = path.read_text().splitlines()
+    insert_line(path, 3, lines[2] + ",1,1")  # a second, longer row for frame 12
+    table = read_bp4d(root)
+    problem = table.problems.iloc[0]
+    assert (problem["kind"], problem["frame"]) == ("bad_label_row", 12)
+    assert "line 3: 28 fields where the header has 26" in problem["detail"]
+    assert rows_of(table.frames, "F001", "T2")["has_labels"].sum() == 5
+
+
+def test_a_trailing_comma_on_a_row_costs_nothing(tree):
+    root, _ = tree
+    path = bp4d_label_path(root, "F001", "T2")
+    lines = path.read_text().splitlines()
+    lines[2] += ","
+    path.write_text("\n".join(lines) + "\n")
+    table = read_bp4d(root)
+    assert table.problems.empty
+    assert rows_of(table.frames, "F001", "T2")["has_labels"].sum() == 5
+
+
+def test_the_strict_csv_reader_still_refuses_a_file_with_a_bad_row(tmp_path):
+    path = tmp_path / "F001_T1.csv"
+    write_au_occ_csv(path, np.array([1, 2]), np.ones((2, 12)))
+    set_field(path, 3, "12", "3")
+    with pytest.raises(AufacsError, match=r"line 3: column '12' holds '3'; expected 0, 1 or 9"):
+        read_au_occ_csv(path)
+    table, bad_rows = read_au_occ_rows(path)
+    assert table["frame"].tolist() == [1] and [(b.line, b.frame) for b in bad_rows] == [(3, 2)]
 
 
 def test_a_csv_whose_frame_column_is_named_frame_is_accepted(tmp_path):
@@ -147,6 +211,28 @@ def test_a_mat_with_the_wrong_number_of_points_is_a_problem_and_frames_keep_nan(
     assert np.isfinite(landmarks_of(rows_of(table.frames, "M001", "T1"))[:5]).all()
 
 
+def test_one_landmark_entry_of_68_points_costs_only_its_frame(tree):
+    root, written = tree
+    path = bp4d_landmark_path(root, "F001", "T2")
+    points = written["F001", "T2"].landmarks
+    entries: list = [None] * 10 + list(points)  # frames 11-15 are entries 10-14
+    entries[12] = random_landmarks(np.random.default_rng(5), 1, 68)[0]  # frame 13
+    write_landmark_entries(path, entries)
+    table = read_bp4d(root)
+    problem = table.problems.iloc[0]
+    assert len(table.problems) == 1
+    assert (problem["kind"], problem["subject"], problem["task"], problem["frame"]) == (
+        "bad_landmark_entry",
+        "F001",
+        "T2",
+        13,
+    )
+    assert f"{path} holds 68 points for frame 13; expected 49" in problem["detail"]
+    got = landmarks_of(rows_of(table.frames, "F001", "T2"))
+    assert np.isnan(got[2]).all()
+    np.testing.assert_allclose(got[[0, 1, 3, 4]], points[[0, 1, 3, 4]], atol=1e-9)
+
+
 def test_a_missing_mat_file_is_reported_for_its_sequence(tree):
     root, _ = tree
     bp4d_landmark_path(root, "M001", "T1").unlink()
@@ -169,6 +255,12 @@ def test_a_missing_2dfeatures_folder_is_reported_not_raised(tree):
 def test_a_missing_root_raises_a_sentence_naming_the_folder(tmp_path):
     with pytest.raises(AufacsError, match=r"nowhere does not exist; expected a folder holding"):
         read_bp4d(tmp_path / "nowhere")
+
+
+def test_a_file_given_as_root_is_refused_as_no_folder(tmp_path):
+    (tmp_path / "BP4D.zip").write_bytes(b"PK")
+    with pytest.raises(AufacsError, match=r"BP4D.zip is a file, not a folder; expected a folder"):
+        read_bp4d(tmp_path / "BP4D.zip")
 
 
 @pytest.mark.parametrize(
@@ -203,6 +295,35 @@ def test_padded_and_unpadded_copies_of_a_frame_are_kept_as_two_rows(tree):
     assert {Path(p).name for p in twins["image_path"]} == {"0002.jpg", "2.jpg"}
 
 
+def test_a_stray_unpadded_image_does_not_rename_the_missing_frame_of_a_padded_sequence(tmp_path):
+    frames = np.arange(641, 647)
+    write_bp4d_sequence(
+        tmp_path,
+        "F002",
+        "T1",
+        frames,
+        np.ones((6, 12)),
+        None,
+        image_frames=(641, 642, 643, 644, 646),
+    )
+    write_image(bp4d_image_path(tmp_path, "F002", "T1", 643, padded=False))  # stray 643.jpg
+    rows = read_bp4d(tmp_path).frames.set_index("frame")
+    assert not rows.at[645, "has_image"]
+    assert rows.at[645, "image_path"] == str(bp4d_image_path(tmp_path, "F002", "T1", 645))
+
+
+def test_a_stray_padded_image_does_not_rename_the_missing_frame_of_an_unpadded_sequence(tmp_path):
+    frames = np.arange(641, 647)
+    shown = (641, 642, 643, 644, 646)
+    write_bp4d_sequence(
+        tmp_path, "F002", "T1", frames, np.ones((6, 12)), None, padded=False, image_frames=shown
+    )
+    write_image(bp4d_image_path(tmp_path, "F002", "T1", 650))  # stray 0650.jpg
+    rows = read_bp4d(tmp_path).frames.set_index("frame")
+    expected = bp4d_image_path(tmp_path, "F002", "T1", 645, padded=False)
+    assert rows.at[645, "image_path"] == str(expected)
+
+
 def test_a_csv_repeating_a_frame_number_keeps_both_rows(tmp_path):
     frames = np.array([1, 2, 2, 3])
     labels = np.eye(4, 12)
@@ -222,6 +343,31 @@ def test_landmark_mat_version_5_reads_like_version_7_3(tmp_path):
     np.testing.assert_array_equal(v73, read_landmark_mat(tmp_path / "b.mat"))
     np.testing.assert_allclose(v73[[1, 3]], points, atol=1e-9)
     assert np.isnan(v73[[0, 2]]).all()
+
+
+def test_a_version_5_mat_whose_fit_is_a_struct_array_reads_like_the_cell_form(tmp_path):
+    points = random_landmarks(np.random.default_rng(6), 3)
+    matrices = [points[0] + 1.0, np.zeros((0, 0)), points[2] + 1.0]  # frame 2 empty
+    cells = np.empty((1, 3), dtype=object)
+    structs = np.empty((1, 3), dtype=[("pred", object)])
+    for i, matrix in enumerate(matrices):
+        cells[0, i] = matrix
+        structs[0, i]["pred"] = matrix
+    scipy.io.savemat(tmp_path / "cell.mat", {"fit": {"pred": cells}})
+    scipy.io.savemat(tmp_path / "struct.mat", {"fit": structs})
+    assert scipy.io.loadmat(tmp_path / "struct.mat")["fit"].shape == (1, 3)  # fit(i).pred
+    from_struct = read_landmark_mat(tmp_path / "struct.mat")
+    np.testing.assert_array_equal(from_struct, read_landmark_mat(tmp_path / "cell.mat"))
+    np.testing.assert_allclose(from_struct[[0, 2]], points[[0, 2]], atol=1e-9)
+    assert np.isnan(from_struct[1]).all()
+
+
+def test_a_version_5_struct_array_of_one_frame_is_one_frame(tmp_path):
+    points = random_landmarks(np.random.default_rng(7), 1)
+    structs = np.empty((1, 1), dtype=[("pred", object)])
+    structs[0, 0]["pred"] = points[0] + 1.0
+    scipy.io.savemat(tmp_path / "one.mat", {"fit": structs})
+    np.testing.assert_allclose(read_landmark_mat(tmp_path / "one.mat"), points, atol=1e-9)
 
 
 def test_landmark_mat_7_3_is_hdf5_behind_a_matlab_header_storing_1_indexed_2x49(tmp_path):
@@ -260,3 +406,20 @@ def test_the_real_sample_frames_are_found_in_a_layout_tree(shared_fixtures, tmp_
     frames = read_bp4d(tmp_path).frames
     assert frames["frame"].tolist() == [2440, 2441]
     assert frames["has_image"].all() and frames["has_labels"].tolist() == [True, False]
+
+
+def test_the_real_sample_landmarks_read_alike_from_a_struct_array_and_a_cell_mat(
+    shared_fixtures, tmp_path
+):
+    raw = np.loadtxt(shared_fixtures / "bp4d_sample" / "raw_landmarks.txt").reshape(-1, 49, 2)
+    frames = np.array([2440, 2441])  # 1-indexed MATLAB pixels, as the .mat holds them
+    structs = np.empty((1, frames.max()), dtype=[("pred", object)])
+    for i in range(frames.max()):
+        structs[0, i]["pred"] = np.zeros((0, 0))
+    for frame, points in zip(frames, raw, strict=True):
+        structs[0, frame - 1]["pred"] = points
+    scipy.io.savemat(tmp_path / "struct.mat", {"fit": structs})
+    write_landmark_mat(tmp_path / "cell.mat", frames, raw - 1.0, matlab_version="5")
+    from_struct = read_landmark_mat(tmp_path / "struct.mat", frames)
+    np.testing.assert_array_equal(from_struct, read_landmark_mat(tmp_path / "cell.mat", frames))
+    np.testing.assert_allclose(from_struct, raw - 1.0, atol=1e-9)

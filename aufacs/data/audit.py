@@ -5,8 +5,9 @@
 
 * ``clean``: the frames fit for training, one row per (subject, task, frame);
 * ``defects``: one row per problem (schema :data:`~aufacs.data.table.DEFECT_COLUMNS`): the
-  readers' file-level problems, then every frame-level defect; a frame with several defects
-  has one row per defect and is dropped once;
+  readers' problems (a bad label row or landmark entry names its frame, which is dropped),
+  then every frame-level defect; a frame with several defects has one row per defect and is
+  dropped once;
 * summaries: defect counts by kind, AU occurrence rates and subject / sex balance per split,
   and one-sentence warnings (subject leakage, a single-sex split, ...).
 
@@ -18,7 +19,7 @@ All checks are vectorised over the table; only the optional image check touches 
 and it reads just the first and last bytes of each (JPEG start / end markers, PNG signature
 and ``IEND`` chunk), which finds empty and truncated files without decoding them. A file
 damaged in the middle passes here and is reported when the cache decodes it
-(:func:`aufacs.data.cache.build_cache`).
+(:func:`aufacs.data.cache.build_cache`); :func:`exclude_frames` adds such late findings.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from tqdm.auto import tqdm
 
 from aufacs.core.aus import AUSet
 from aufacs.core.errors import AufacsError
+from aufacs.data.naming import odd_names
 from aufacs.data.splits import Split, leakage
 from aufacs.data.stats import rates_by
 from aufacs.data.table import (
@@ -116,23 +118,46 @@ def audit(
     defects = _concat_defects([table.problems, defects, leaked])
     group = split_of if split_of is not None else pd.Series(ALL_FRAMES, index=frames.index)
     clean = frames.loc[~dropped].assign(_group=group[~dropped])
+    return _report(clean, defects, table.aus, total=len(frames), has_split=split_of is not None)
+
+
+def exclude_frames(report: AuditReport, table: FrameTable, defects: pd.DataFrame) -> AuditReport:
+    """``report`` (the audit of ``table``) with the frames that ``defects`` names dropped.
+
+    ``defects``: frame-level defect rows (:data:`~aufacs.data.table.DEFECT_COLUMNS`) found
+    after the audit, e.g. the images the cache could not decode
+    (:attr:`aufacs.data.cache.AlignedCache.defects`). Their frames leave ``clean``; the rows
+    join ``defects`` and every summary, count and warning is recomputed, so the report
+    counts the frames exactly as if the audit had found them.
+    """
+    if defects.empty:
+        return report
+    named = _named_frames(report.clean, defects)
+    has_split = "split" in report.clean.columns
+    groups = report.clean["split"] if has_split else ALL_FRAMES
+    clean = report.clean.assign(_group=groups).loc[~named.to_numpy()]
+    found = _concat_defects([report.defects, defects])
+    return _report(clean, found, table.aus, total=len(table.frames), has_split=has_split)
+
+
+def _report(
+    clean: pd.DataFrame, defects: pd.DataFrame, aus: AUSet, *, total: int, has_split: bool
+) -> AuditReport:
+    """The report of the clean frames (with their group in ``_group``) out of ``total``."""
     clean = clean.sort_values(ID_COLUMNS, kind="stable").reset_index(drop=True)
     groups = clean.pop("_group")
-    if split_of is not None:
+    if has_split:
         clean["split"] = groups
     counts = defects["kind"].value_counts().reindex(list(DEFECT_KINDS), fill_value=0)
     counts.name = "count"
-    rates = rates_by(clean.assign(_group=groups), table.aus, "_group")
+    rates = rates_by(clean.assign(_group=groups), aus, "_group")
     rates.index.name = "split"
     balance = _balance(clean, groups)
-    warnings = [
-        f"subject {s} is in both the training and the test split" for s in leaked["subject"]
-    ]
-    warnings += _balance_warnings(balance, rates, table.aus, has_split=split_of is not None)
-    if dropped.any():
-        warnings.append(
-            f"{int(dropped.sum())} of {len(frames)} frames were dropped; see the defects"
-        )
+    leaked = defects.loc[defects["kind"] == "subject_leakage", "subject"]
+    warnings = [f"subject {s} is in both the training and the test split" for s in leaked]
+    warnings += _balance_warnings(balance, rates, aus, has_split=has_split)
+    if len(clean) < total:
+        warnings.append(f"{total - len(clean)} of {total} frames were dropped; see the defects")
     return AuditReport(clean, defects, counts, rates, balance, warnings)
 
 
@@ -199,15 +224,23 @@ def _frame_defects(
 ) -> tuple[pd.Series, pd.DataFrame]:
     """Which frames are dropped (boolean Series) and their defect rows, one per defect."""
     has_image = frames["has_image"].astype(bool)
+    # A frame whose label row or landmark entry the reader refused is dropped for that
+    # reason (its row in the reader's problems), not again as unlabelled or landmark-less.
+    problems = table.problems.reindex(columns=DEFECT_COLUMNS)
+    bad_row, bad_entry = (
+        _named_frames(frames, problems[problems["kind"] == kind])
+        for kind in ("bad_label_row", "bad_landmark_entry")
+    )
     has_labels = frames["has_labels"].astype(bool)
+    unlabelled = ~has_labels & ~bad_row
     checks: dict[str, tuple[pd.Series, pd.Series | str]] = {}
     if check_images:
         problem = _image_problems(frames["image_path"], has_image, progress)
         checks["missing_image"] = (~has_image, "no image file at this path")
         checks["unreadable_image"] = (problem != "", problem)
-        checks["unlabelled_image"] = (has_image & ~has_labels, "the image has no label row")
+        checks["unlabelled_image"] = (has_image & unlabelled, "the image has no label row")
     else:
-        checks["unlabelled_image"] = (~has_labels, "the frame has no label row")
+        checks["unlabelled_image"] = (unlabelled, "the frame has no label row")
     unknown = frames[table.aus.columns].isna().all(axis=1)
     checks["all_unknown_labels"] = (has_labels & unknown, "every AU is not coded (9) or missing")
     if require_landmarks:
@@ -218,12 +251,30 @@ def _frame_defects(
         detail = pd.Series(bad, index=frames.index).astype(str) + (
             f" of {points.shape[1]} landmark coordinates are NaN or infinite"
         )
-        checks["missing_landmarks"] = (none, "the frame has no landmarks")
+        checks["missing_landmarks"] = (none & ~bad_entry, "the frame has no landmarks")
         checks["nonfinite_landmarks"] = (some, detail)
     checks["duplicate_frame"] = _duplicates(frames)
     parts = [_defect_rows(frames, kind, mask, detail) for kind, (mask, detail) in checks.items()]
-    dropped = np.logical_or.reduce([mask.to_numpy() for mask, _ in checks.values()])
+    masks = [bad_row, bad_entry, *(mask for mask, _ in checks.values())]
+    dropped = np.logical_or.reduce([mask.to_numpy() for mask in masks])
     return pd.Series(dropped, index=frames.index), _concat_defects(parts)
+
+
+def _named_frames(frames: pd.DataFrame, defects: pd.DataFrame) -> pd.Series:
+    """Which rows of ``frames`` have their (subject, task, frame) named by a row of
+    ``defects`` (boolean Series on the index of ``frames``)."""
+    defects = defects.reindex(columns=DEFECT_COLUMNS)
+    rows = defects[defects["frame"].notna()]
+    named = set(
+        zip(
+            rows["subject"].astype(str),
+            rows["task"].fillna("").astype(str),
+            rows["frame"].astype(np.int64),
+            strict=True,
+        )
+    )
+    keys = zip(frames["subject"], frames["task"], frames["frame"], strict=True)
+    return pd.Series([key in named for key in keys] if named else False, index=frames.index)
 
 
 def _image_problems(paths: pd.Series, has_image: pd.Series, progress: bool) -> pd.Series:
@@ -239,8 +290,10 @@ def _image_problems(paths: pd.Series, has_image: pd.Series, progress: bool) -> p
 
 
 def _duplicates(frames: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """Rows repeating an earlier (subject, task, frame), in image-path order, with details."""
-    order = frames.sort_values("image_path", kind="stable")
+    """Rows repeating an earlier (subject, task, frame), with details. Of the rows of one
+    frame, the one named in the style its sequence mostly uses (``0643.jpg`` or ``643.jpg``,
+    see :func:`~aufacs.data.naming.odd_names`) is kept, then the first in path order."""
+    order = frames.assign(_odd=odd_names(frames)).sort_values(["_odd", "image_path"], kind="stable")
     repeated = order.duplicated(ID_COLUMNS, keep="first").reindex(frames.index)
     kept = order.groupby(ID_COLUMNS, sort=False)["image_path"].transform("first")
     detail = "repeats the frame of " + kept.reindex(frames.index).astype(str) + ", which is kept"

@@ -16,7 +16,8 @@ Variants that are accepted besides the distributed layout (see
 :mod:`aufacs.data.bp4d_layout`):
 
 - frame names zero-padded to four digits (``0643.jpg``, JAA-Net's copies) or not
-  (``643.jpg``, ME-GraphAU's crops); ``.jpg``, ``.jpeg`` and ``.png``;
+  (``643.jpg``, ME-GraphAU's crops), each sequence taken in the style most of its names use
+  (:mod:`aufacs.data.naming`); ``.jpg``, ``.jpeg`` and ``.png``;
 - images directly under ``<root>/<subject>/<task>/`` when there is no ``2D+3D`` folder;
 - the CSVs directly under ``AUCoding/`` when there is no ``AU_OCC`` sub-folder;
 - a MATLAB v5 ``.mat`` (read with :func:`scipy.io.loadmat`) holding the same ``fit.pred``.
@@ -32,8 +33,12 @@ from tqdm.auto import tqdm
 
 from aufacs.core.aus import BP4D, NUM_LANDMARKS
 from aufacs.core.errors import AufacsError
-from aufacs.data.bp4d_labels import read_au_occ_csv, write_au_occ_csv
-from aufacs.data.bp4d_landmarks import read_landmark_mat, write_landmark_mat
+from aufacs.data.bp4d_labels import read_au_occ_csv, read_au_occ_rows, write_au_occ_csv
+from aufacs.data.bp4d_landmarks import (
+    read_landmark_entries,
+    read_landmark_mat,
+    write_landmark_mat,
+)
 from aufacs.data.bp4d_layout import (
     IMAGES_DIR,
     LABEL_FILE_PATTERN,
@@ -45,6 +50,7 @@ from aufacs.data.bp4d_layout import (
     bp4d_landmark_path,
     frame_file_name,
 )
+from aufacs.data.naming import is_padded, unpadded_sequences
 from aufacs.data.reading import (
     defect_row,
     frame_images,
@@ -61,11 +67,14 @@ __all__ = [
     "IMAGES_DIR",
     "LABELS_DIR",
     "LANDMARKS_DIR",
+    "bp4d_folders",
     "bp4d_image_path",
     "bp4d_label_path",
     "bp4d_landmark_path",
     "read_au_occ_csv",
+    "read_au_occ_rows",
     "read_bp4d",
+    "read_landmark_entries",
     "read_landmark_mat",
     "write_au_occ_csv",
     "write_landmark_mat",
@@ -77,23 +86,20 @@ def read_bp4d(root: Path | str, *, progress: bool = False) -> FrameTable:
 
     One row per frame found as an image or as a label row (an outer join: ``has_image`` /
     ``has_labels`` say which). Duplicates are kept as separate rows (``0643.jpg`` and
-    ``643.jpg``; a CSV repeating a frame number) for the audit to report. Landmarks are
-    0-indexed pixels in the raw frame, NaN where the ``.mat`` has none. A CSV or ``.mat``
-    that cannot be used becomes one row of ``problems`` and reading carries on; a missing
-    root, image folder or label folder raises :class:`AufacsError`. ``progress`` shows a
-    tqdm bar over the sequences.
+    ``643.jpg``; a CSV repeating a frame number) for the audit to report. A label row
+    without image gets the path its frame would have in the naming most of the sequence's
+    images use. Landmarks are 0-indexed pixels in the raw frame, NaN where the ``.mat`` has
+    none. A CSV or ``.mat`` that cannot be used becomes one row of ``problems`` and reading
+    carries on; a malformed CSV row (``bad_label_row``) or ``.mat`` entry
+    (``bad_landmark_entry``) costs only its frame, reported with the file and line or frame.
+    A missing root, image folder or label folder raises :class:`AufacsError`. ``progress``
+    shows a tqdm bar over the sequences.
     """
-    root = open_root(root, "BP4D", (IMAGES_DIR, LABELS_DIR, LANDMARKS_DIR))
-    images_dir = images_folder(
-        root, IMAGES_DIR, SUBJECT_PATTERN, f"the frame images in {IMAGES_DIR}/<subject>/<task>/"
-    )
-    labels_dir = _labels_dir(root)
+    root, images_dir, labels_dir = bp4d_folders(root)
     problems: list[dict] = []
     images = _scan_images(images_dir)
     labels = _read_label_folder(labels_dir, problems)
-    # A sequence's naming style: unpadded only if an image below 1000 is named without zeros.
-    short = images[(images["frame"] < 1000) & ~images["padded"]]
-    unpadded = set(zip(short["subject"], short["task"], strict=True))
+    unpadded = unpadded_sequences(images)
 
     def expected_path(subject: str, task: str, frame: int) -> str:
         name = frame_file_name(frame, padded=(subject, task) not in unpadded)
@@ -102,6 +108,16 @@ def read_bp4d(root: Path | str, *, progress: bool = False) -> FrameTable:
     frames = join_frames(images, labels, BP4D, expected_path)
     landmarks = _read_landmark_folder(root, frames, problems, progress)
     return frame_table(frames, landmarks, BP4D, root, problems)
+
+
+def bp4d_folders(root: Path | str) -> tuple[Path, Path, Path]:
+    """The resolved root, image folder and label folder of a BP4D copy, or
+    :class:`AufacsError` saying what was expected where; reads no file."""
+    root = open_root(root, "BP4D", (IMAGES_DIR, LABELS_DIR, LANDMARKS_DIR))
+    images_dir = images_folder(
+        root, IMAGES_DIR, SUBJECT_PATTERN, f"the frame images in {IMAGES_DIR}/<subject>/<task>/"
+    )
+    return root, images_dir, _labels_dir(root)
 
 
 def _labels_dir(root: Path) -> Path:
@@ -124,7 +140,7 @@ def _scan_images(images_dir: Path) -> pd.DataFrame:
     ]
     table = pd.DataFrame(rows, columns=["subject", "task", "stem", "image_path"])
     table["frame"] = table["stem"].astype(np.int64)
-    table["padded"] = table["stem"].str.startswith("0") & (table["stem"].str.len() > 1)
+    table["padded"] = is_padded(table["stem"])
     return table.drop(columns="stem")
 
 
@@ -137,10 +153,16 @@ def _read_label_folder(labels_dir: Path, problems: list[dict]) -> pd.DataFrame:
             continue
         subject, task = match["subject"], match["task"]
         try:
-            table = read_au_occ_csv(path)
+            table, bad_rows = read_au_occ_rows(path)
         except AufacsError as error:
             problems.append(defect_row("bad_label_file", path, str(error), subject, task))
             continue
+        problems += [
+            defect_row(
+                "bad_label_row", path, f"{bad.detail}; the row is skipped", subject, task, bad.frame
+            )
+            for bad in bad_rows
+        ]
         parts.append(table.assign(subject=subject, task=task))
     if not parts:
         return pd.DataFrame(columns=["subject", "task", "frame", *BP4D.columns])
@@ -165,7 +187,34 @@ def _read_landmark_folder(
             problems.append(defect_row("bad_landmark_file", path, detail, subject, task))
             continue
         try:
-            points[rows] = read_landmark_mat(path, frame_numbers[rows])
+            points[rows], bad_entries = read_landmark_entries(path, frame_numbers[rows])
         except AufacsError as error:
             problems.append(defect_row("bad_landmark_file", path, str(error), subject, task))
+            continue
+        problems += _landmark_problems(path, subject, task, bad_entries, points[rows])
     return points
+
+
+def _landmark_problems(
+    path: Path, subject: str, task: str, bad_entries: list[tuple[int, str]], points: np.ndarray
+) -> list[dict]:
+    """Problem rows for the bad entries of one ``.mat``: one ``bad_landmark_entry`` per
+    frame, or a single ``bad_landmark_file`` when no entry of the file is usable."""
+    bad = dict(bad_entries)  # frame -> detail, once per frame (twin rows ask twice)
+    if not bad:
+        return []
+    if not np.isfinite(points).all(axis=(1, 2)).any():
+        more = f" (and {len(bad) - 1} more frames)" if len(bad) > 1 else ""
+        detail = f"{next(iter(bad.values()))}{more}"
+        return [defect_row("bad_landmark_file", path, detail, subject, task)]
+    return [
+        defect_row(
+            "bad_landmark_entry",
+            path,
+            f"{detail}; the frame has no landmarks",
+            subject,
+            task,
+            frame,
+        )
+        for frame, detail in bad.items()
+    ]

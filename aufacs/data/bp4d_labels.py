@@ -3,12 +3,16 @@
 An AU CSV (``AUCoding/AU_OCC/<subject>_<task>.csv``) has a header row; the first column is
 the frame number (named ``0`` in the distribution; ``frame`` is accepted), then one column
 per AU number, then an occlusion flag. Codes are 1 present, 0 absent, 9 not coded (NaN in
-the table). AUs other than BP4D's twelve and non-numeric columns are ignored.
+the table). AUs other than BP4D's twelve and non-numeric columns are ignored. A malformed row
+(garbage, a code other than 0/1/9) costs only that row: :func:`read_au_occ_rows` skips it and
+says which line it was; :func:`read_au_occ_csv` refuses the file.
 """
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,37 +61,95 @@ def read_au_occ_csv(path: Path | str) -> pd.DataFrame:
     """One AU occurrence CSV as a DataFrame: ``frame`` (int64) and ``AU1`` ... ``AU24``
     (BP4D's twelve, float64: 1.0, 0.0, NaN for code 9), in file order (repeated frame
     numbers are kept). Raises :class:`AufacsError` on unparsable content, a first column
-    other than ``0``/``frame``, a missing BP4D AU column, or a code other than 0, 1, 9.
+    other than ``0``/``frame``, a missing BP4D AU column, or a malformed row (a code other
+    than 0, 1, 9, a frame that is no integer, too many fields): :func:`read_au_occ_rows`
+    is the forgiving form that skips such rows.
     """
+    table, bad_rows = read_au_occ_rows(path)
+    if bad_rows:
+        raise AufacsError(bad_rows[0].detail)
+    return table
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A row of an AU CSV that was skipped: its 1-based ``line`` in the file, its ``frame``
+    number when that much could be read (else None) and a one-sentence ``detail``."""
+
+    line: int
+    frame: int | None
+    detail: str
+
+
+def read_au_occ_rows(path: Path | str) -> tuple[pd.DataFrame, list[BadRow]]:
+    """Like :func:`read_au_occ_csv`, but a malformed row costs only itself: the table holds
+    the well-formed rows and the list says which rows were skipped and why. A file whose
+    header is unusable still raises :class:`AufacsError`."""
     path = Path(path)
     try:
-        raw = pd.read_csv(path, dtype=str, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise AufacsError(f"{path} could not be parsed as CSV ({error})") from None
-    raw.columns = [str(c).strip() for c in raw.columns]
-    if not len(raw.columns) or raw.columns[0].lower() not in FRAME_COLUMNS:
-        first = raw.columns[0] if len(raw.columns) else "nothing"
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise AufacsError(f"{path} could not be read as CSV text ({error})") from None
+    numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    records = [[f.strip() for f in r] for r in csv.reader([line for _, line in numbered])]
+    if not records:
+        raise AufacsError(f"{path} is empty; expected a header row and one row per frame")
+    header, lines = records[0], [n for n, _ in numbered]
+    wanted = _wanted_columns(path, header)
+    cells, kept, bad_rows = [], [], []
+    for line, fields in zip(lines[1:], records[1:], strict=True):
+        while len(fields) > len(header) and not fields[-1]:
+            fields.pop()  # a trailing comma adds no value
+        if len(fields) > len(header):
+            detail = f"{path} line {line}: {len(fields)} fields where the header has {len(header)}"
+            bad_rows.append(BadRow(line, _frame_number(fields[0]), detail))
+            continue
+        fields += [""] * (len(header) - len(fields))
+        cells.append([fields[i] for i in wanted])
+        kept.append(line)
+    raw = pd.DataFrame(cells, columns=[header[i] for i in wanted], dtype=object)
+    values = raw.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    values = values.reshape(len(cells), len(wanted))
+    valid = np.column_stack(
+        [np.isfinite(values[:, 0]) & (values[:, 0] == np.round(values[:, 0]))]
+        + [np.isin(values[:, 1:], (0, 1, NOT_CODED))]
+    )
+    for row in np.flatnonzero(~valid.all(axis=1)):
+        column = int(np.flatnonzero(~valid[row])[0])
+        bad_rows.append(_bad_row(path, kept[row], raw.iloc[row], column))
+    good = valid.all(axis=1)
+    labels = values[good, 1:]
+    labels[labels == NOT_CODED] = np.nan
+    out = pd.DataFrame(labels, columns=BP4D.columns)
+    out.insert(0, "frame", values[good, 0].astype(np.int64))
+    return out, sorted(bad_rows, key=lambda bad: bad.line)
+
+
+def _wanted_columns(path: Path, header: list[str]) -> list[int]:
+    """Positions of the frame column and of BP4D's twelve AU columns in ``header``, or
+    :class:`AufacsError` when the header lacks them."""
+    if not header or header[0].lower() not in FRAME_COLUMNS:
+        first = header[0] if header else "nothing"
         raise AufacsError(f"{path} starts with column {first!r}; expected the frame column '0'")
-    missing = [a for a in BP4D_AUS if str(a) not in raw.columns]
+    missing = [a for a in BP4D_AUS if str(a) not in header]
     if missing:
         raise AufacsError(
             f"{path} lacks the AU columns {', '.join(map(str, missing))}; "
             f"expected one column per BP4D AU ({', '.join(map(str, BP4D_AUS))})"
         )
-    frames = pd.to_numeric(raw.iloc[:, 0], errors="coerce")
-    codes = raw[[str(a) for a in BP4D_AUS]].apply(pd.to_numeric, errors="coerce")
-    _check_values(path, raw.columns[0], frames.notna() & (frames == frames.round()))
-    for au in BP4D_AUS:
-        _check_values(path, str(au), codes[str(au)].isin((0, 1, NOT_CODED)))
-    labels = codes.to_numpy(dtype=np.float64, copy=True)
-    labels[labels == NOT_CODED] = np.nan
-    out = pd.DataFrame(labels, columns=BP4D.columns)
-    out.insert(0, "frame", frames.to_numpy(dtype=np.int64))
-    return out
+    return [0, *(header.index(str(a)) for a in BP4D_AUS)]
 
 
-def _check_values(path: Path, column: str, valid: pd.Series) -> None:
-    if not valid.all():
-        row = int(np.flatnonzero(~valid.to_numpy())[0])
-        expected = "an integer frame number" if column.lower() in FRAME_COLUMNS else "0, 1 or 9"
-        raise AufacsError(f"{path} column {column!r}, data row {row + 1}: expected {expected}")
+def _frame_number(text: str) -> int | None:
+    """The integer frame number ``text`` spells, or None."""
+    value = pd.to_numeric(text, errors="coerce")
+    return int(value) if np.isfinite(value) and value == round(value) else None
+
+
+def _bad_row(path: Path, line: int, cells: pd.Series, column: int) -> BadRow:
+    """The :class:`BadRow` of a row whose ``column`` (0: the frame) holds an invalid value."""
+    name, value = cells.index[column], cells.iloc[column]
+    expected = "an integer frame number" if column == 0 else "0, 1 or 9"
+    shown = repr(value) if value else "nothing"
+    detail = f"{path} line {line}: column {name!r} holds {shown}; expected {expected}"
+    return BadRow(line, _frame_number(cells.iloc[0]), detail)

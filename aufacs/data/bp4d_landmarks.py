@@ -3,11 +3,13 @@
 The cell array ``fit.pred`` holds one entry per video frame, entry ``frame - 1`` for frame
 number ``frame``; each non-empty entry is a 49 x 2 MATLAB matrix (stored transposed, 2 x 49,
 in HDF5: x row, y row). Files are MATLAB v7.3 (HDF5) as distributed; a MATLAB v5 ``.mat``
-(read with :func:`scipy.io.loadmat`) holding the same ``fit.pred`` is accepted too. The
+(read with :func:`scipy.io.loadmat`) holding the same ``fit.pred`` is accepted too, as is one
+whose ``fit`` is a 1 x N struct array with frame i's matrix in ``fit(i).pred``. The
 values are MATLAB pixel coordinates, **1-indexed**: JAA-Net's raw landmark lists, produced
 from these files, are shifted by -1 before alignment, and that shift reproduces the official
 aligned images (../shared/fixtures/bp4d_sample). The readers return them 0-indexed. Empty
-entries (about 21,500 real frames have none) become NaN.
+entries (about 21,500 real frames have none) become NaN; so does an entry that does not hold
+49 points, which :func:`read_landmark_entries` reports for its frame alone.
 """
 
 from __future__ import annotations
@@ -93,8 +95,21 @@ def read_landmark_mat(path: Path | str, frames: np.ndarray | None = None) -> np.
     Row i holds frame ``frames[i]`` (default: every entry, frames 1..N); frames past the
     end of ``fit.pred`` and empty entries are NaN. Like EAC-Net's reader, an entry is
     taken in MATLAB's storage order, x1..x49 then y1..y49. Raises :class:`AufacsError` when
-    the file cannot be read or an entry does not hold 49 points.
+    the file cannot be read or an entry does not hold 49 points
+    (:func:`read_landmark_entries` is the forgiving form).
     """
+    points, bad_entries = read_landmark_entries(path, frames)
+    if bad_entries:
+        raise AufacsError(bad_entries[0][1])
+    return points
+
+
+def read_landmark_entries(
+    path: Path | str, frames: np.ndarray | None = None
+) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Like :func:`read_landmark_mat`, but an entry that does not hold 49 points costs only
+    its frame: its row is NaN and the list names it, as (frame number, one sentence). A file
+    that cannot be read still raises :class:`AufacsError`."""
     path = Path(path)
     try:
         if h5py.is_hdf5(path):
@@ -109,16 +124,19 @@ def read_landmark_mat(path: Path | str, frames: np.ndarray | None = None) -> np.
     except MAT_READ_ERRORS as error:
         raise AufacsError(f"{path} could not be read as a MAT-file ({error})") from None
     out = np.full((len(entries), NUM_LANDMARKS, 2), np.nan)
+    bad_entries: list[tuple[int, str]] = []
     for row, flat in enumerate(entries):
         if flat is None:
             continue
         if flat.size != 2 * NUM_LANDMARKS:
-            raise AufacsError(
-                f"{path} holds {flat.size / 2:g} points for frame {wanted[row] + 1}; "
-                f"expected {NUM_LANDMARKS}"
+            frame = int(wanted[row]) + 1
+            detail = (
+                f"{path} holds {flat.size / 2:g} points for frame {frame}; expected {NUM_LANDMARKS}"
             )
+            bad_entries.append((frame, detail))
+            continue
         out[row] = flat.reshape(2, NUM_LANDMARKS).T - MATLAB_OFFSET
-    return out
+    return out, bad_entries
 
 
 def _wanted_entries(count: int, frames: np.ndarray | None) -> np.ndarray:
@@ -148,11 +166,17 @@ def _mat73_entry(f: h5py.File, ref: h5py.Reference) -> np.ndarray | None:
 
 
 def _mat5_cells(path: Path) -> np.ndarray:
+    """The entries of ``fit.pred`` in a MATLAB v5 file, in MATLAB's linear order: ``fit`` a
+    struct whose ``pred`` is a cell array (one cell per frame), or a struct array whose
+    ``fit(i).pred`` is frame i's matrix."""
     content = scipy.io.loadmat(path)
     try:
-        return content["fit"]["pred"][0, 0].reshape(-1)
+        pred = content["fit"]["pred"]
     except (KeyError, ValueError, IndexError):
         raise AufacsError(f"{path} has no fit.pred cell array") from None
+    if pred.size == 1 and np.asarray(pred.flat[0]).dtype == object:
+        return np.asarray(pred.flat[0]).reshape(-1, order="F")  # fit.pred{i}
+    return pred.reshape(-1, order="F")  # fit(i).pred
 
 
 def _mat5_entry(cell: np.ndarray) -> np.ndarray | None:

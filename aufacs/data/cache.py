@@ -16,7 +16,8 @@ A cache folder holds
 :func:`build_cache` returns the existing cache when the fingerprint of its inputs (image
 paths, file sizes and modification times, labels, landmarks, ids, ``size`` and
 ``box_enlarge``) matches, and rebuilds it otherwise. A build goes to a sibling
-``<name>.partial`` folder that replaces the cache only once complete.
+``<name>.partial`` folder that replaces the cache only once complete, under a lock beside the
+folder (``.<name>.lock``) that keeps a second process from building it at the same time.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from tqdm.auto import tqdm
 from aufacs.core.aus import AU_SETS, AUSet
 from aufacs.core.errors import AufacsError
 from aufacs.data.align import ALIGNED_SIZE, BOX_ENLARGE, align_face, biocular
+from aufacs.data.cache_lock import cache_lock
 from aufacs.data.table import (
     DEFECT_COLUMNS,
     LANDMARK_COLUMNS,
@@ -147,7 +149,8 @@ def build_cache(
 
     Returns the cache as it is on disk; reuses it when its inputs have not changed. A frame
     that cannot be decoded is left out and reported as ``unreadable_image`` in the cache's
-    ``defects``.
+    ``defects``. Holds the folder's lock (:mod:`aufacs.data.cache_lock`) meanwhile: a build
+    of the same folder in another process refuses with :class:`AufacsError`.
     """
     cache_dir = Path(cache_dir).resolve()
     frames = _checked_frames(frames)
@@ -156,6 +159,20 @@ def build_cache(
     if size < 1 or not box_enlarge > 0:
         raise AufacsError(f"size and box_enlarge must be positive, got {size} and {box_enlarge}")
     key = fingerprint(frames, size, box_enlarge)
+    with cache_lock(cache_dir):
+        return _build(frames, cache_dir, key, size, box_enlarge, workers, progress)
+
+
+def _build(
+    frames: pd.DataFrame,
+    cache_dir: Path,
+    key: str,
+    size: int,
+    box_enlarge: float,
+    workers: int,
+    progress: bool,
+) -> AlignedCache:
+    """:func:`build_cache` once the arguments are checked and the lock is held."""
     if (cache_dir / META_FILE).is_file():
         existing = _open_if_whole(cache_dir)
         if existing is not None and existing.fingerprint == key:

@@ -151,19 +151,7 @@ def read_disfa(root: Path | str, *, progress: bool = False) -> FrameTable:
     (the subject's AU is then NaN); a missing root, label folder or image folder raises
     :class:`AufacsError`. ``progress`` shows a tqdm bar over the subjects.
     """
-    root = open_root(root, "DISFA", (LABELS_DIR, IMAGES_DIR, LANDMARKS_DIR))
-    labels_dir = root / LABELS_DIR
-    if not labels_dir.is_dir():
-        raise AufacsError(
-            f"{root} has no {LABELS_DIR}/ folder; expected the AU files in "
-            f"{LABELS_DIR}/SNxxx/SNxxx_au<N>.txt"
-        )
-    images_dir = images_folder(
-        root,
-        IMAGES_DIR,
-        SUBJECT_PATTERN,
-        f"the left-camera frames extracted to {IMAGES_DIR}/SNxxx/<frame>.png, 0-based",
-    )
+    root, labels_dir, images_dir = disfa_folders(root)
     problems: list[dict] = []
     labels = pd.concat(
         [
@@ -189,6 +177,25 @@ def read_disfa(root: Path | str, *, progress: bool = False) -> FrameTable:
     frames = join_frames(images, labels, DISFA, expected_path)
     landmarks = _read_landmarks(root, frames, problems, progress)
     return frame_table(frames, landmarks, DISFA, root, problems)
+
+
+def disfa_folders(root: Path | str) -> tuple[Path, Path, Path]:
+    """The resolved root, label folder and image folder of a DISFA copy, or
+    :class:`AufacsError` saying what was expected where; reads no file."""
+    root = open_root(root, "DISFA", (LABELS_DIR, IMAGES_DIR, LANDMARKS_DIR))
+    labels_dir = root / LABELS_DIR
+    if not labels_dir.is_dir():
+        raise AufacsError(
+            f"{root} has no {LABELS_DIR}/ folder; expected the AU files in "
+            f"{LABELS_DIR}/SNxxx/SNxxx_au<N>.txt"
+        )
+    images_dir = images_folder(
+        root,
+        IMAGES_DIR,
+        SUBJECT_PATTERN,
+        f"the left-camera frames extracted to {IMAGES_DIR}/SNxxx/<frame>.png, 0-based",
+    )
+    return root, labels_dir, images_dir
 
 
 def _suffix(path: str) -> str:

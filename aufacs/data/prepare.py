@@ -4,6 +4,10 @@
 subject split (for the leakage and balance checks), aligns every clean frame once into the
 aligned-crop cache (by default ``<ROOT>/aufacs_cache``) and writes the audit there:
 ``defects.csv`` (one row per problem), ``audit.json`` (counts, warnings, rates, balance).
+Frames the cache cannot decode are counted in that audit, so its clean frames are the cached
+ones. An unknown kind, a missing data folder or one that is not a copy of the kind is refused
+with one sentence before anything is written; the whole step holds the cache folder's lock
+(:mod:`aufacs.data.cache_lock`), so a second ``prepare`` of the same cache refuses at once.
 """
 
 from __future__ import annotations
@@ -12,12 +16,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aufacs.core.aus import au_set
 from aufacs.core.errors import AufacsError
-from aufacs.data.audit import AuditReport, audit
-from aufacs.data.bp4d import read_bp4d
+from aufacs.data.audit import AuditReport, audit, exclude_frames
+from aufacs.data.bp4d import bp4d_folders, read_bp4d
 from aufacs.data.cache import AlignedCache, build_cache
-from aufacs.data.disfa import read_disfa
+from aufacs.data.cache_lock import cache_lock
+from aufacs.data.disfa import disfa_folders, read_disfa
 from aufacs.data.splits import Split, split_subjects, standard_fold
 from aufacs.data.table import FrameTable
 
@@ -42,6 +46,9 @@ class PrepareConfig:
         default=True, metadata={"help": "check every image for truncation (reads two bytes ends)"}
     )
 
+    def __post_init__(self) -> None:
+        check_kind(self.kind)
+
 
 @dataclass
 class Prepared:
@@ -57,9 +64,30 @@ def cache_folder(data: Path | str, cache: Path | str | None = None) -> Path:
     return Path(cache) if cache is not None else Path(data) / CACHE_FOLDER
 
 
+def check_kind(kind: str) -> None:
+    """:class:`AufacsError` unless ``kind`` is one of :data:`KINDS`."""
+    if kind not in KINDS:
+        raise AufacsError(f"unknown data set kind {kind!r}; expected one of {', '.join(KINDS)}")
+
+
+def check_dataset(root: Path | str, kind: str) -> Path:
+    """``root`` resolved if it looks like a data set of ``kind`` (its folders are where the
+    reader expects them), else :class:`AufacsError` saying what was expected where. Reads
+    no file and writes nothing."""
+    check_kind(kind)
+    if kind == "synthetic" and not Path(root).expanduser().exists():
+        raise AufacsError(
+            f"synthetic data folder {root} does not exist; expected the output of "
+            f"`aufacs synth --out {root}` there"
+        )
+    if kind == "disfa":
+        return disfa_folders(root)[0]
+    return bp4d_folders(root)[0]
+
+
 def read_dataset(root: Path, kind: str, *, progress: bool = False) -> FrameTable:
     """Read a raw data set of ``kind`` (``bp4d``, ``disfa`` or ``synthetic``)."""
-    au_set(kind)  # refuses an unknown kind with a sentence
+    check_kind(kind)
     if kind == "disfa":
         return read_disfa(root, progress=progress)
     return read_bp4d(root, progress=progress)
@@ -74,26 +102,32 @@ def dataset_split(table: FrameTable, kind: str, fold: int) -> Split:
 
 
 def prepare(config: PrepareConfig, *, progress: bool = True) -> Prepared:
-    """Read, audit and cache ``config.data``; returns the audit and the cache."""
-    root = Path(config.data)
-    if not root.is_dir():
-        raise AufacsError(f"data folder {root} does not exist; expected a {config.kind} data set")
-    table = read_dataset(root, config.kind, progress=progress)
-    report = audit(
-        table,
-        dataset_split(table, config.kind, config.fold),
-        check_images=config.check_images,
-        progress=progress,
-    )
+    """Read, audit and cache ``config.data``; returns the audit and the cache.
+
+    The audit returned and written counts the frames the cache could not decode, so its
+    ``clean`` frames are exactly the cached ones. Raises :class:`AufacsError` before writing
+    anything when the kind is unknown or the folder is no data set of that kind, and when
+    another process is preparing or building the same cache folder.
+    """
+    root = check_dataset(config.data, config.kind)
     folder = cache_folder(config.data, config.cache)
-    cache = build_cache(
-        report.clean,
-        folder,
-        size=config.size,
-        box_enlarge=config.box_enlarge,
-        progress=progress,
-    )
-    write_audit(report, folder, kind=config.kind)
+    with cache_lock(folder):
+        table = read_dataset(root, config.kind, progress=progress)
+        report = audit(
+            table,
+            dataset_split(table, config.kind, config.fold),
+            check_images=config.check_images,
+            progress=progress,
+        )
+        cache = build_cache(
+            report.clean,
+            folder,
+            size=config.size,
+            box_enlarge=config.box_enlarge,
+            progress=progress,
+        )
+        report = exclude_frames(report, table, cache.defects)
+        write_audit(report, folder, kind=config.kind)
     return Prepared(report, cache)
 
 

@@ -82,12 +82,13 @@ def subfolders(folder: str | Path, pattern: re.Pattern | None = None) -> list[os
 
 
 def open_root(root: Path | str, dataset: str, folders: Sequence[str]) -> Path:
-    """``root`` resolved; :class:`AufacsError` naming ``folders`` if it does not exist."""
+    """``root`` resolved; :class:`AufacsError` naming ``folders`` if it is no folder."""
     resolved = Path(root).expanduser().resolve()
     if not resolved.is_dir():
         expected = ", ".join(f"{f}/" for f in folders)
+        state = "is a file, not a folder" if resolved.exists() else "does not exist"
         raise AufacsError(
-            f"{dataset} folder {resolved} does not exist; expected a folder holding {expected}"
+            f"{dataset} folder {resolved} {state}; expected a folder holding {expected}"
         )
     return resolved
 
@@ -127,14 +128,20 @@ def frame_table(
 
 
 def defect_row(
-    kind: str, path: Path, detail: str, subject: str | None = None, task: str | None = None
+    kind: str,
+    path: Path,
+    detail: str,
+    subject: str | None = None,
+    task: str | None = None,
+    frame: int | None = None,
 ) -> dict:
-    """One row of a defects table (:data:`~aufacs.data.table.DEFECT_COLUMNS`) for a file."""
+    """One row of a defects table (:data:`~aufacs.data.table.DEFECT_COLUMNS`) for a file, or
+    for one ``frame`` of a file."""
     return {
         "kind": kind,
         "subject": subject,
         "task": task,
-        "frame": None,
+        "frame": frame,
         "path": str(path),
         "detail": detail,
     }

@@ -17,9 +17,11 @@ column             meaning
 ``x0 y0 ... y48``  49 landmarks, interleaved, 0-indexed pixels in the raw frame; NaN if absent
 =================  ======================================================================
 
-``problems`` lists file-level defects found while reading (a label file with the wrong
-columns, a landmark file with the wrong number of points, ...), in the defects-table schema
-of :data:`DEFECT_COLUMNS`; the audit adds frame-level defects to it.
+``problems`` lists the defects found while reading, in the defects-table schema of
+:data:`DEFECT_COLUMNS`: file-level ones (a label file with the wrong columns, an unreadable
+landmark file, ...) and ones that cost a single frame (``bad_label_row``: a malformed row of a
+label file; ``bad_landmark_entry``: one frame's landmarks with the wrong number of points),
+which name the frame; the audit adds its frame-level defects to them.
 """
 
 from __future__ import annotations
@@ -43,13 +45,18 @@ DEFECT_KINDS: dict[str, str] = {
     "missing_root": "the data folder or one of its expected sub-folders does not exist",
     "bad_label_file": "a label file could not be parsed or has unexpected columns",
     "bad_landmark_file": "a landmark file could not be read or has the wrong number of points",
+    "bad_label_row": "one row of a label file is malformed; only that row's frame is dropped",
+    "bad_landmark_entry": "one frame's entry of a landmark file has the wrong number of points",
     "missing_image": "a label row has no image file",
     "unreadable_image": "the image file is empty, truncated or not a JPEG/PNG",
     "unlabelled_image": "an image file has no label row",
     "all_unknown_labels": "every AU of the frame is not coded (9) or missing",
     "missing_landmarks": "the frame has no landmarks",
     "nonfinite_landmarks": "the frame's landmarks contain NaN or infinite values",
-    "duplicate_frame": "the same subject/task/frame appears more than once; the first is kept",
+    "duplicate_frame": (
+        "the same subject/task/frame appears more than once; the copy named as most of its "
+        "sequence is kept"
+    ),
     "subject_leakage": "a subject appears in both the training and the test split",
 }
 
