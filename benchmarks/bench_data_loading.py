@@ -1,11 +1,13 @@
 """Training-sample throughput: the aufacs aligned-crop cache against the official JPEG loader.
 
-    python benchmarks/bench_data_loading.py                 # DataLoader workers 0 and 2
-    python benchmarks/bench_data_loading.py --data /tmp/bench_data --workers 0
+    python -m benchmarks.bench_data_loading                 # DataLoader workers 0 and 2
+    python -m benchmarks.bench_data_loading --data /tmp/bench_data --workers 0
+    python -m benchmarks.bench_data_loading --subjects 3 --tasks 1 --frames 8 --workers 0
+        --batch 2 --batches 2 --warmup 0 --repeats 1        # (one line) the smallest run
 
-Both pipelines make JAA-Net training batches from the same aligned 200 x 200 faces: a random
-176 x 176 crop, a horizontal flip with probability 0.5 that mirrors the 49 landmarks,
-normalisation to [-1, 1], and batches of 8.
+Run from the repository root. Both pipelines make JAA-Net training batches from the same
+aligned 200 x 200 faces: a random 176 x 176 crop, a horizontal flip with probability 0.5 that
+mirrors the 49 landmarks, normalisation to [-1, 1], and batches of 8.
 
 - **aufacs**: the engine's loader, :func:`aufacs.data.dataset.batch_loader` over an
   :class:`~aufacs.data.dataset.AlignedFaceDataset` on the cache that
@@ -20,10 +22,10 @@ normalisation to [-1, 1], and batches of 8.
 
 The data are a small synthetic set (SynthBP4D, generated into ``--data`` unless a cache is
 already there). Each timed turn draws ``--batches`` batches from an endless pass over the
-shuffled set; the two loaders alternate turns (see ``bench_jaa_step.py``). With workers, up
-to ``2 x workers`` batches prepared during the other loader's turn are ready when a turn
-starts; that flatters both rates alike (by 8 % at 2 workers and 50 batches) and leaves the
-ratio unchanged. The main process runs one torch thread by default, as DataLoader workers
+shuffled set; the two loaders alternate turns (:func:`benchmarks.timing.interleaved`). With
+workers, up to ``2 x workers`` batches prepared during the other loader's turn are ready when
+a turn starts; that flatters both rates alike (by 8 % at 2 workers and 50 batches) and leaves
+the ratio unchanged. The main process runs one torch thread by default, as DataLoader workers
 do: on a loaded 2-core machine two threads made the small per-sample tensor operations of
 both loaders several times slower and erratic.
 """
@@ -41,14 +43,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from bench_jaa_step import (
-    interleaved,
-    load_line,
-    machine_description,
-    markdown_table,
-    median_ratio,
-    timing_arguments,
-)
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 from torchvision import transforms
@@ -58,6 +52,14 @@ from aufacs.data.cache import AlignedCache
 from aufacs.data.dataset import AlignedFaceDataset, batch_loader
 from aufacs.data.prepare import PrepareConfig, prepare
 from aufacs.data.synthetic import SynthConfig, generate_synthetic
+from benchmarks.timing import (
+    interleaved,
+    load_line,
+    machine_description,
+    markdown_table,
+    median_ratio,
+    timing_arguments,
+)
 
 CROP = 176
 
@@ -130,9 +132,13 @@ def endless(loader: DataLoader) -> Iterator:
 
 
 def throughput_rows(
-    loaders: dict[str, Callable[[int], DataLoader]], workers: int, batch: int, batches: int,
-    warmup: int, repeats: int,
-) -> list[list[str]]:  # fmt: skip
+    loaders: dict[str, Callable[[int], DataLoader]],
+    workers: int,
+    batch: int,
+    batches: int,
+    warmup: int,
+    repeats: int,
+) -> list[list[str]]:
     """Time the loaders that ``loaders`` make for ``workers`` in alternating turns of
     ``batches`` batches; rows ``[loader, workers, median s per turn, samples/s, speed-up]``,
     the speed-up of the last loader over the first (median of per-round ratios; ratio of
@@ -154,33 +160,54 @@ def throughput_rows(
     return rows
 
 
-def main() -> None:
+def make_loaders(cache: AlignedCache, jpeg: Path, batch: int) -> dict[str, Callable]:
+    """Per loader name, a function of the number of workers that makes it: the official
+    loader over the cache's crops written as JPEGs into ``jpeg``, then aufacs's."""
+    official = official_dataset(cache, jpeg)
+    ours = AlignedFaceDataset(cache, train=True, crop_size=CROP)
+
+    def official_loader(workers: int) -> DataLoader:
+        return DataLoader(
+            official,
+            batch_size=batch,
+            shuffle=True,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+        )
+
+    def aufacs_loader(workers: int) -> DataLoader:
+        return batch_loader(
+            ours,
+            batch,
+            sampler=RandomSampler(ours),
+            num_workers=workers,
+            persistent_workers=workers > 0,
+        )
+
+    return {"official (PIL JPEG)": official_loader, "aufacs (cache)": aufacs_loader}
+
+
+def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=None,
-                        help="folder for the synthetic set (default: a temporary one)")  # fmt: skip
+    parser.add_argument(
+        "--data", type=Path, default=None, help="folder for the synthetic set (default: temporary)"
+    )
     parser.add_argument("--subjects", type=int, default=4, help="synthetic subjects (default 4)")
     parser.add_argument("--tasks", type=int, default=2, help="tasks per subject (default 2)")
     parser.add_argument("--frames", type=int, default=40, help="frames per task (default 40)")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     parser.add_argument("--batches", type=int, default=50, help="batches per turn (default 50)")
     timing_arguments(parser, threads=1, repeats=9)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_arguments()
     torch.set_num_threads(args.threads)
     data = args.data or Path(tempfile.mkdtemp(prefix="aufacs_bench_data_"))
     try:
         cache = synthetic_cache(data, args.subjects, args.tasks, args.frames)
-        official = official_dataset(cache, data / "jpeg")
-        ours = AlignedFaceDataset(cache, train=True, crop_size=CROP)
-        loaders = {
-            "official (PIL JPEG)": lambda workers: DataLoader(
-                official, batch_size=args.batch, shuffle=True, num_workers=workers,
-                persistent_workers=workers > 0,
-            ),
-            "aufacs (cache)": lambda workers: batch_loader(
-                ours, args.batch, sampler=RandomSampler(ours), num_workers=workers,
-                persistent_workers=workers > 0,
-            ),
-        }  # fmt: skip
+        loaders = make_loaders(cache, data / "jpeg", args.batch)
         print(machine_description(args.threads))
         print(
             f"- data: {len(cache)} aligned {cache.size} px synthetic frames; crop {CROP}, "
@@ -193,8 +220,13 @@ def main() -> None:
                 loaders, workers, args.batch, args.batches, args.warmup, args.repeats
             )
         samples = args.batches * args.batch
-        header = ["loader", "workers", f"median s per {samples} samples", "samples/s",
-                  "speed-up: median of per-round ratios; ratio of minima"]  # fmt: skip
+        header = [
+            "loader",
+            "workers",
+            f"median s per {samples} samples",
+            "samples/s",
+            "speed-up: median of per-round ratios; ratio of minima",
+        ]
         print(markdown_table(header, rows))
         print(load_line())
     finally:

@@ -1,13 +1,14 @@
 """JAA-Net training epochs on a set the size of a BP4D training fold, and the 12-epoch projection.
 
-    python benchmarks/bench_epoch.py --out /tmp/bench_epoch --frames 20000 --steps 20   # CPU
-    python benchmarks/bench_epoch.py --out /data/bench_epoch --device cuda --steps 0    # GPU
+    python -m benchmarks.bench_epoch --out /tmp/bench_epoch --frames 20000 --steps 20   # CPU
+    python -m benchmarks.bench_epoch --out /data/bench_epoch --device cuda --steps 0    # GPU
+    python -m benchmarks.bench_epoch --out /tmp/bench_smoke --smoke --frames 8 --steps 1
 
-The set is the default SynthBP4D, aligned and cached at 200 px, with the frames of fold 1's
-training subjects repeated (under new frame numbers) until they are ``--frames`` frames
-(default 100,000, about the size of a BP4D training fold). A repeated frame costs the loader
-what a new one would: every row is read from the memory-mapped cache, cropped, flipped and
-normalised. The cache on disk takes ``frames`` x 120 kB (12 GB for 100,000 frames).
+Run from the repository root. The set is the default SynthBP4D, aligned and cached at 200 px,
+with the frames of fold 1's training subjects repeated (under new frame numbers) until they are
+``--frames`` frames (default 100,000, about the size of a BP4D training fold). A repeated frame
+costs the loader what a new one would: every row is read from the memory-mapped cache, cropped,
+flipped and normalised. The cache on disk takes ``frames`` x 120 kB (12 GB for 100,000 frames).
 
 Training runs through the engine that ``aufacs train`` uses (data loading included), with
 JAA-Net's recipe (batch 8, crop 176; AMP and channels-last on CUDA). ``--steps N`` runs two
@@ -15,6 +16,9 @@ epochs of N steps and times the second, so that start-up costs (worker processes
 selection) are left out; ``--steps 0`` runs one whole epoch. The projection multiplies the
 seconds per step by the steps of a whole epoch and by 12 epochs, the published recipe, which
 the JAA-Net replication this project builds on needed 50 hours for on one GPU.
+
+``--smoke`` only checks that the script runs, in a few seconds: a 3-subject synthetic set of
+24 frames and a JAA-Net at crop 32 with one channel unit, batch 2; its figures mean nothing.
 """
 
 from __future__ import annotations
@@ -25,11 +29,11 @@ import math
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from bench_jaa_step import load_line, machine_description
 
 from aufacs.analysis.speed import device_name
 from aufacs.data.cache import (
@@ -43,19 +47,31 @@ from aufacs.data.cache import (
 from aufacs.data.prepare import PrepareConfig, dataset_split, prepare
 from aufacs.data.synthetic import SynthConfig, generate_synthetic
 from aufacs.data.table import FrameTable
-from aufacs.engine.train import EPOCHS_FILE, TrainConfig, resolve_device, train
+from aufacs.engine.config import TrainConfig
+from aufacs.engine.device import resolve_device
+from aufacs.engine.runs import EPOCHS_FILE
+from aufacs.engine.train import train
+from benchmarks.timing import load_line, machine_description
 
 EPOCHS_PUBLISHED = 12
 HOURS_PUBLISHED = 50.0
 #: Rows copied from the small cache into the large one per write.
 CHUNK = 512
+#: ``--smoke``: the synthetic set, and the training options that make the model and batch small
+#: (AU weights that stay finite where an AU never occurs in so few frames).
+SMOKE_SET = SynthConfig(subjects=3, tasks=1, frames_per_task=8)
+SMOKE_TRAIN: dict[str, Any] = {
+    "model_options": {"crop_size": 32, "unit_dim": 1},
+    "batch_size": 2,
+    "au_weights": "inverse_plus_one",
+}
 
 
-def small_cache(folder: Path) -> AlignedCache:
-    """The default SynthBP4D in ``folder``, aligned at 200 px (generated if absent)."""
+def small_cache(folder: Path, synth: SynthConfig) -> AlignedCache:
+    """The SynthBP4D of ``synth`` in ``folder``, aligned at 200 px (generated if absent)."""
     cache = folder / "cache"
     if not (cache / META_FILE).is_file():
-        generate_synthetic(folder / "raw", SynthConfig(), progress=False)
+        generate_synthetic(folder / "raw", synth, progress=False)
         prepare(PrepareConfig(data=folder / "raw", kind="synthetic", cache=cache), progress=False)
     return AlignedCache.open(cache)
 
@@ -93,33 +109,36 @@ def enlarged_cache(small: AlignedCache, folder: Path, frames: int) -> AlignedCac
     return AlignedCache.open(folder)
 
 
-def main() -> None:
+def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for the data and runs")
-    parser.add_argument("--frames", type=int, default=100_000,
-                        help="training frames of the enlarged set (default 100000)")  # fmt: skip
-    parser.add_argument("--steps", type=int, default=20,
-                        help="steps per timed epoch; 0: one whole epoch (default 20)")  # fmt: skip
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=100_000,
+        help="training frames of the enlarged set (default 100000)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=20,
+        help="steps per timed epoch; 0: one whole epoch (default 20)",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--amp", default="auto", help="auto, bf16, fp16 or off")
     parser.add_argument("--workers", type=int, default=0, help="data-loading processes (default 0)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument(
+        "--smoke", action="store_true", help="a tiny set and model, to check that the script runs"
+    )
     args = parser.parse_args()
     if args.frames < 8 or args.steps < 0:
         parser.error("--frames must be at least 8 and --steps at least 0")
-    torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    cache = enlarged_cache(small_cache(args.out / "small"), args.out / "cache", args.frames)
-    run = args.out / "run"
-    shutil.rmtree(run, ignore_errors=True)
-    config = TrainConfig(
-        model="jaa_net", data=str(args.out), cache=str(cache.path), kind="synthetic", fold=1,
-        out=str(run), epochs=2 if args.steps else 1, max_steps_per_epoch=args.steps or None,
-        device=args.device, amp=args.amp, num_workers=args.workers, progress=False,
-    )  # fmt: skip
-    print(machine_description(args.threads))
-    print(f"- device: {device_name(device)}; amp {args.amp}; {args.workers} loader workers")
-    train(config)
+    return args
+
+
+def report(args: argparse.Namespace, run: Path) -> float:
+    """Print the timed epoch's seconds per step and the projection; returns its loss."""
     resolved = json.loads((run / "config.json").read_text())
     timed = pd.read_csv(run / EPOCHS_FILE).iloc[-1]
     steps_per_epoch = args.frames // resolved["batch_size"]
@@ -135,9 +154,42 @@ def main() -> None:
         f"{EPOCHS_PUBLISHED * epoch_hours:.1f} h (published replication: {HOURS_PUBLISHED:.0f} h "
         f"on one GPU, {HOURS_PUBLISHED / (EPOCHS_PUBLISHED * epoch_hours):.2f}x that speed)"
     )
+    return timed["loss"]
+
+
+def main() -> None:
+    args = parse_arguments()
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    tag = "_smoke" if args.smoke else ""
+    synth = SMOKE_SET if args.smoke else SynthConfig()
+    small = small_cache(args.out / f"small{tag}", synth)
+    cache = enlarged_cache(small, args.out / f"cache{tag}", args.frames)
+    run = args.out / f"run{tag}"
+    shutil.rmtree(run, ignore_errors=True)
+    config = TrainConfig(
+        model="jaa_net",
+        data=str(args.out),
+        cache=str(cache.path),
+        kind="synthetic",
+        fold=1,
+        out=str(run),
+        epochs=2 if args.steps else 1,
+        max_steps_per_epoch=args.steps or None,
+        device=args.device,
+        amp=args.amp,
+        num_workers=args.workers,
+        threads=args.threads,
+        progress=False,
+        **(SMOKE_TRAIN if args.smoke else {}),
+    )
+    print(machine_description(args.threads))
+    print(f"- device: {device_name(device)}; amp {args.amp}; {args.workers} loader workers")
+    train(config)
+    loss = report(args, run)
     print(load_line())
-    if not math.isfinite(timed["loss"]):
-        sys.exit(f"the loss of the timed epoch is {timed['loss']}")
+    if not math.isfinite(loss):
+        sys.exit(f"the loss of the timed epoch is {loss}")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
-"""CPU time of each registered model at its official input size: a forward pass at batch 1
-and, with ``--train-step``, a training step (forward, the model's own loss, backward, SGD).
+"""CPU time of each registered model at its official input size: forward and training step.
 
-    python benchmarks/bench_models.py                          # every model, 2 threads
-    python benchmarks/bench_models.py --model jaa_net --threads 2 --train-step
-    python benchmarks/bench_models.py --model jaa_net --option branch_schedule=grouped
+    python -m benchmarks.bench_models                          # every model, 2 threads
+    python -m benchmarks.bench_models --model jaa_net --threads 2 --train-step
+    python -m benchmarks.bench_models --model jaa_net --option branch_schedule=grouped
+    python -m benchmarks.bench_models --model jaa_net --warmup 0 --repeats 1   # smallest run
 
-Models get random weights (``pretrained=None`` where the builder takes it): speed does not
-depend on them. Inputs come from :func:`aufacs.analysis.speed.example_batch` (random image, one
+Run from the repository root. Each model is timed for a forward pass at batch 1 and, with
+``--train-step``, a training step (forward, the model's own loss, backward, SGD). Models get
+random weights (``pretrained=None`` where the builder takes it): speed does not depend on
+them. Inputs come from :func:`aufacs.analysis.speed.example_batch` (random image, one
 synthetic face's landmarks); the training step adds random AU labels, the landmarks'
 squared inter-ocular distance and unit AU weights, and uses SGD (momentum 0.9, Nesterov,
 weight decay 5e-4) over the model's ``optimizer_param_groups`` where it has them.
@@ -22,8 +24,6 @@ import argparse
 import ast
 import functools
 import os
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
@@ -32,6 +32,7 @@ from aufacs.analysis.speed import example_batch
 from aufacs.data.align import biocular
 from aufacs.models import available_models, build_model, model_options
 from aufacs.models.base import AUModel
+from benchmarks.timing import time_call
 
 
 def parse_option(text: str) -> tuple[str, object]:
@@ -82,57 +83,69 @@ def training_step(model: AUModel, batch: dict[str, torch.Tensor]) -> Callable[[]
     return step
 
 
-def time_call(call: Callable[[], object], warmup: int, repeats: int) -> tuple[float, float]:
-    """Median wall time and median process CPU time of ``call``, milliseconds."""
-    for _ in range(warmup):
-        call()
-    wall, cpu = [], []
-    for _ in range(repeats):
-        start_wall, start_cpu = time.perf_counter(), time.process_time()
-        call()
-        wall.append(time.perf_counter() - start_wall)
-        cpu.append(time.process_time() - start_cpu)
-    return statistics.median(wall) * 1000, statistics.median(cpu) * 1000
+def time_model(name: str, options: dict[str, object], args: argparse.Namespace) -> None:
+    """Print the forward time of model ``name`` at batch 1 and, with ``--train-step``, its
+    training step time, each with the load before and after."""
+    torch.manual_seed(0)
+    model = build(name, options)
+    size = model.input_spec.crop_size
+    load = os.getloadavg()[0]
+    batch = example_batch(model, 1)
+    model.eval()
+    with torch.inference_mode():
+        wall, cpu = time_call(functools.partial(model, batch), args.warmup, args.repeats)
+        num_aus = model(batch).au_prob.shape[1]
+    print(
+        f"{name}: forward batch 1 at {size} px: wall {wall:.0f} ms, CPU {cpu:.0f} ms "
+        f"(load {load:.1f} -> {os.getloadavg()[0]:.1f})"
+    )
+    if not args.train_step:
+        return
+    step = training_step(model, training_batch(model, args.train_batch, num_aus))
+    load = os.getloadavg()[0]
+    wall, cpu = time_call(step, args.warmup, args.repeats)
+    print(
+        f"{name}: training step batch {args.train_batch} at {size} px: wall {wall:.0f} ms, "
+        f"CPU {cpu:.0f} ms (load {load:.1f} -> {os.getloadavg()[0]:.1f})"
+    )
 
 
-def main() -> None:
+def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", nargs="+", choices=available_models(), default=None,
-                        help="models to time (default: every registered model)")  # fmt: skip
+    parser.add_argument(
+        "--model",
+        nargs="+",
+        choices=available_models(),
+        default=None,
+        help="models to time (default: every registered model)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs (default 1)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs (default 5)")
-    parser.add_argument("--train-step", action="store_true",
-                        help="also time a training step at --train-batch")  # fmt: skip
+    parser.add_argument(
+        "--train-step", action="store_true", help="also time a training step at --train-batch"
+    )
     parser.add_argument("--train-batch", type=int, default=8, help="training batch (default 8)")
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="builder option for every model timed, e.g. "
-                             "branch_schedule=grouped (repeatable)")  # fmt: skip
-    args = parser.parse_args()
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="builder option for every model timed, e.g. branch_schedule=grouped (repeatable)",
+    )
+    return parser.parse_args()
 
+
+def main() -> None:
+    args = parse_arguments()
     torch.set_num_threads(args.threads)
     options = dict(parse_option(text) for text in args.option)
-    print(f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} logical CPUs; "
-          f"warm-up {args.warmup}, median of {args.repeats}; options {options}")  # fmt: skip
+    print(
+        f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} logical CPUs; "
+        f"warm-up {args.warmup}, median of {args.repeats}; options {options}"
+    )
     for name in args.model or available_models():
-        torch.manual_seed(0)
-        model = build(name, options)
-        size = model.input_spec.crop_size
-        load = os.getloadavg()[0]
-        batch = example_batch(model, 1)
-        model.eval()
-        with torch.inference_mode():
-            wall, cpu = time_call(functools.partial(model, batch), args.warmup, args.repeats)
-            num_aus = model(batch).au_prob.shape[1]
-        print(f"{name}: forward batch 1 at {size} px: wall {wall:.0f} ms, CPU {cpu:.0f} ms "
-              f"(load {load:.1f} -> {os.getloadavg()[0]:.1f})")  # fmt: skip
-        if args.train_step:
-            step = training_step(model, training_batch(model, args.train_batch, num_aus))
-            load = os.getloadavg()[0]
-            wall, cpu = time_call(step, args.warmup, args.repeats)
-            print(f"{name}: training step batch {args.train_batch} at {size} px: wall "
-                  f"{wall:.0f} ms, CPU {cpu:.0f} ms (load {load:.1f} -> "
-                  f"{os.getloadavg()[0]:.1f})")  # fmt: skip
+        time_model(name, options, args)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
 """Inference speed of the three detectors at their official input sizes, as a markdown table.
 
-    python benchmarks/bench_speed.py                      # CPU, 2 threads, batch 1 and 8
-    python benchmarks/bench_speed.py --device cuda        # PyTorch on the GPU, AMP off and on
+    python -m benchmarks.bench_speed                      # CPU, 2 threads, batch 1 and 8
+    python -m benchmarks.bench_speed --device cuda        # PyTorch on the GPU, AMP off and on
+    python -m benchmarks.bench_speed --models jaa_net --batch-sizes 1 --warmup 0 --repeats 1
+        --no-onnx                                         # (one line) the smallest run
 
-Models are built with random weights (speed does not depend on them): JAA-Net at 176 px,
-EAC-Net (stage ``joint``: E-Net trunk + C-Net head) at 224 px, ME-GraphAU (ResNet-50) stages
-1 and 2 at 224 px. The table goes to stdout with the machine, the versions and the load
-average before and after, since a shared machine slows every figure down.
+Run from the repository root. Models are built with random weights (speed does not depend on
+them): JAA-Net at 176 px, EAC-Net (stage ``joint``: E-Net trunk + C-Net head) at 224 px,
+ME-GraphAU (ResNet-50) stages 1 and 2 at 224 px. The table goes to stdout with the machine, the
+versions and the load average before and after, since a shared machine slows every figure down.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 
 from aufacs.analysis.speed import device_name, speed_table
 from aufacs.models import build_model
+from benchmarks.timing import markdown_table
 
 #: Table name -> (registry name, builder options).
 MODELS: dict[str, tuple[str, dict]] = {
@@ -40,13 +43,11 @@ def markdown(table: pd.DataFrame) -> str:
         frames_per_s=table.frames_per_s.map("{:.1f}".format),
         threads=table.threads.map(lambda t: "" if pd.isna(t) else str(int(t))),
     )
-    lines = ["| " + " | ".join(shown.columns) + " |", "|" + "---|" * len(shown.columns)]
     cells = shown.astype(str).apply(lambda column: column.str.replace("|", "/"))
-    lines += ["| " + " | ".join(row) + " |" for row in cells.itertuples(False)]
-    return "\n".join(lines)
+    return markdown_table(list(shown.columns), [list(row) for row in cells.itertuples(False)])
 
 
-def main() -> None:
+def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
@@ -55,8 +56,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per setting")
     parser.add_argument("--no-onnx", action="store_true", help="skip the onnxruntime rows")
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=list(MODELS))
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def main() -> None:
+    args = parse_arguments()
     torch.manual_seed(0)
     models = {name: build_model(MODELS[name][0], 12, **MODELS[name][1]) for name in args.models}
     load_before = os.getloadavg()
@@ -70,10 +74,14 @@ def main() -> None:
         repeats=args.repeats,
     )
     load_after = os.getloadavg()
-    print(f"PyTorch device: {device_name(args.device)}; CPU: {device_name('cpu')}, "
-          f"{os.cpu_count()} logical CPUs, {args.threads} threads")  # fmt: skip
-    print(f"Python {platform.python_version()}, torch {torch.__version__}; "
-          f"warm-up {args.warmup}, timed runs {args.repeats}; latency is per batch")  # fmt: skip
+    print(
+        f"PyTorch device: {device_name(args.device)}; CPU: {device_name('cpu')}, "
+        f"{os.cpu_count()} logical CPUs, {args.threads} threads"
+    )
+    print(
+        f"Python {platform.python_version()}, torch {torch.__version__}; "
+        f"warm-up {args.warmup}, timed runs {args.repeats}; latency is per batch"
+    )
     print(f"1-minute load average: {load_before[0]:.1f} before, {load_after[0]:.1f} after\n")
     print(markdown(table))
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from aufacs.core.aus import BP4D_AUS, DISFA_AUS
@@ -22,6 +21,12 @@ from aufacs.models.jaa_net import (
     build_jaa_net,
 )
 from aufacs.models.losses import attention_refine_loss, au_softmax_loss, dice_loss, landmark_loss
+from benchmarks.official_jaa_net import (
+    PerCellReference,
+    copy_slice,
+    official_feature_extractor,
+    official_refine_branch,
+)
 
 #: The smallest crop the layout allows (region maps 8 x 8, features 1 x 1), one channel unit.
 TINY = {"crop_size": 32, "unit_dim": 1}
@@ -55,15 +60,6 @@ def make_batch(size: int = 2, side: int = 32, seed: int = 0) -> dict[str, torch.
 
 def count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-
-def copy_slice(source: nn.Module, k: int, parts: int, target: nn.Module) -> None:
-    """Copy the k-th of ``parts`` slices of every parameter and statistic of ``source`` (a
-    grouped conv or a BatchNorm over parts·C channels) into the per-part ``target``."""
-    with torch.no_grad():
-        for name, tensor in target.state_dict().items():
-            if tensor.dim() > 0:
-                tensor.copy_(source.state_dict()[name].chunk(parts)[k])
 
 
 # --- official configuration -------------------------------------------------------------------
@@ -116,28 +112,6 @@ def test_builder_rejects_invalid_options_with_one_sentence(options):
 # --- batched modules against the official per-cell and per-branch layout ---------------------
 
 
-class PerCellReference(nn.Module):
-    """The official ``LocalConv2dReLU``: one BatchNorm -> ReLU -> conv per grid cell."""
-
-    def __init__(self, grid: int, in_channels: int, out_channels: int) -> None:
-        super().__init__()
-        self.grid = grid
-        self.norms = nn.ModuleList(nn.BatchNorm2d(in_channels) for _ in range(grid * grid))
-        self.convs = nn.ModuleList(
-            nn.Conv2d(in_channels, out_channels, 3, padding=1) for _ in range(grid * grid)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = []
-        for i, row in enumerate(x.chunk(self.grid, dim=2)):
-            cells = []
-            for j, cell in enumerate(row.chunk(self.grid, dim=3)):
-                k = i * self.grid + j
-                cells.append(self.convs[k](F.relu(self.norms[k](cell.contiguous()))))
-            rows.append(torch.cat(cells, dim=3))
-        return torch.cat(rows, dim=2)
-
-
 @pytest.mark.parametrize("training", [True, False])
 def test_partitioned_conv_is_the_per_cell_function(training):
     torch.manual_seed(0)
@@ -172,29 +146,6 @@ def test_partitioned_conv_is_the_per_cell_function(training):
     torch.testing.assert_close(
         grouped.norm.running_var, torch.cat([reference.norms[k].running_var for k in cells])
     )
-
-
-def official_feature_extractor(in_channels: int, unit_dim: int) -> nn.Sequential:
-    """The official ``HLFeatExtractor``, written out."""
-    layers, width = [], in_channels
-    for multiple in (12, 16, 20):
-        for _ in range(2):
-            out = multiple * unit_dim
-            layers += [nn.Conv2d(width, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU()]
-            width = out
-        layers.append(nn.MaxPool2d(2))
-    return nn.Sequential(*layers)
-
-
-def official_refine_branch(unit_dim: int) -> nn.Sequential:
-    """One branch of the official ``LocalAttentionRefine``, written out."""
-    c = 8 * unit_dim
-    return nn.Sequential(
-        nn.Conv2d(1, c, 3), nn.BatchNorm2d(c), nn.ReLU(),
-        nn.Conv2d(c, c, 3), nn.BatchNorm2d(c), nn.ReLU(),
-        nn.Conv2d(c, c, 3), nn.BatchNorm2d(c), nn.ReLU(),
-        nn.Conv2d(c, 1, 3), nn.Sigmoid(),
-    )  # fmt: skip
 
 
 def branch_references(stack: BranchStack, build) -> list[nn.Sequential]:

@@ -8,7 +8,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from aufacs.core.errors import AufacsError
@@ -21,6 +20,7 @@ from aufacs.models.me_graph_au import (
     convert_official_state_dict,
 )
 from aufacs.models.me_graph_au.anfl import top_k_graph
+from benchmarks.official_me_graph_au import RefMEFARG
 
 TINY = {"pretrained": None, "backbone": "resnet18"}
 
@@ -40,128 +40,7 @@ def parameter_count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-# --- a naive reference, one module per AU and one attention per edge, official key names ---
-
-
-class RefLinearBlock(nn.Module):
-    def __init__(self, in_features: int, out_features: int) -> None:
-        super().__init__()
-        self.fc = nn.Linear(in_features, out_features)
-        self.bn = nn.BatchNorm1d(out_features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C_in) -> (B, T, C_out)
-        return F.relu(self.bn(self.fc(x).permute(0, 2, 1))).permute(0, 2, 1)
-
-
-class RefGraphGCN(nn.Module):
-    def __init__(self, channels: int, num_nodes: int, neighbor_num: int) -> None:
-        super().__init__()
-        self.U, self.V = nn.Linear(channels, channels), nn.Linear(channels, channels)
-        self.bnv = nn.BatchNorm1d(num_nodes)
-        self.k = neighbor_num
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, _ = x.shape
-        si = torch.einsum("bic,bjc->bij", x.detach(), x.detach())
-        adjacency = (si >= si.topk(self.k, dim=-1)[0][:, :, -1].view(b, n, 1)).float()
-        degree = torch.eye(n).view(1, n, n) * adjacency.sum(-1).pow(-0.5).view(b, n, 1)
-        normalised = torch.bmm(torch.bmm(degree, adjacency), degree)
-        return F.relu(x + self.bnv(torch.bmm(normalised, self.V(x)) + self.U(x)))
-
-
-class RefCrossAttn(nn.Module):
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.linear_q = nn.Linear(channels, channels // 2)
-        self.linear_k = nn.Linear(channels, channels // 2)
-        self.linear_v = nn.Linear(channels, channels)
-
-    def forward(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        dots = self.linear_q(y) @ self.linear_k(x).transpose(-2, -1)
-        scale = (self.linear_q.out_features) ** -0.5
-        return torch.softmax(dots * scale, dim=-1) @ self.linear_v(x)
-
-
-class RefGEM(nn.Module):
-    def __init__(self, channels: int, num_nodes: int) -> None:
-        super().__init__()
-        self.FAM, self.ARM = RefCrossAttn(channels), RefCrossAttn(channels)
-        self.edge_proj = nn.Linear(channels, channels)
-        self.bn = nn.BatchNorm2d(num_nodes * num_nodes)
-
-    def forward(self, class_feature: torch.Tensor, global_feature: torch.Tensor) -> torch.Tensor:
-        b, n, t, c = class_feature.shape
-        feat = self.FAM(class_feature, global_feature.repeat(1, n, 1).view(b, n, t, c))
-        feat_end = feat.repeat(1, 1, n, 1).view(b, -1, t, c)  # edge i*n+j -> node i
-        feat_start = feat.repeat(1, n, 1, 1).view(b, -1, t, c)  # edge i*n+j -> node j
-        return self.bn(self.edge_proj(self.ARM(feat_start, feat_end)))
-
-
-class RefGatedGCN(nn.Module):
-    def __init__(self, channels: int, num_nodes: int) -> None:
-        super().__init__()
-        for layer in (1, 2):
-            for name in "UVABE":
-                self.add_module(f"{name}{layer}", nn.Linear(channels, channels, bias=False))
-            self.add_module(f"bnv{layer}", nn.BatchNorm1d(num_nodes))
-            self.add_module(f"bne{layer}", nn.BatchNorm1d(num_nodes * num_nodes))
-        self.n = num_nodes
-        self.end = torch.eye(num_nodes).repeat_interleave(num_nodes, dim=0)  # (E, N): i
-        self.start = torch.eye(num_nodes).repeat(num_nodes, 1)  # (E, N): j
-
-    def forward(self, x: torch.Tensor, edge: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        for layer in (1, 2):
-            part = {name: getattr(self, f"{name}{layer}") for name in "UVABE"}
-            pre = (
-                torch.einsum("ev,bvc->bec", self.end, part["A"](x))
-                + torch.einsum("ev,bvc->bec", self.start, part["B"](x))
-                + part["E"](edge)
-            )
-            edge = edge + F.relu(getattr(self, f"bne{layer}")(pre))
-            b, _, c = edge.shape
-            gate = torch.softmax(torch.sigmoid(edge).view(b, self.n, self.n, c), 2).view(b, -1, c)
-            messages = torch.einsum("ev,bvc->bec", self.start, part["V"](x))
-            total = torch.einsum("ve,bec->bvc", self.end.t(), gate * messages) / self.n
-            x = F.relu(x + getattr(self, f"bnv{layer}")(part["U"](x) + total))
-        return x, edge
-
-
-class RefHead(nn.Module):
-    def __init__(self, channels: int, num_nodes: int, stage: int) -> None:
-        super().__init__()
-        self.class_linears = nn.ModuleList(
-            RefLinearBlock(channels, channels) for _ in range(num_nodes)
-        )
-        self.sc = nn.Parameter(torch.randn(num_nodes, channels))
-        if stage == 1:
-            self.gnn = RefGraphGCN(channels, num_nodes, neighbor_num=2)
-        else:
-            self.edge_extractor = RefGEM(channels, num_nodes)
-            self.gnn = RefGatedGCN(channels, num_nodes)
-            self.edge_fc = nn.Linear(channels, 4)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        f_u = torch.cat([layer(x).unsqueeze(1) for layer in self.class_linears], dim=1)
-        f_v = f_u.mean(dim=-2)
-        edge_logits = None
-        if hasattr(self, "edge_extractor"):
-            f_v, f_e = self.gnn(f_v, self.edge_extractor(f_u, x).mean(dim=-2))
-            edge_logits = self.edge_fc(f_e)
-        else:
-            f_v = self.gnn(f_v)
-        sc = F.normalize(F.relu(self.sc), p=2, dim=-1)
-        return (F.normalize(f_v, p=2, dim=-1) * sc).sum(dim=-1), edge_logits
-
-
-class RefMEFARG(nn.Module):
-    def __init__(self, backbone: nn.Module, num_nodes: int, stage: int) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.global_linear = RefLinearBlock(backbone.out_channels, backbone.out_channels // 4)
-        self.head = RefHead(backbone.out_channels // 4, num_nodes, stage)
-
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        return self.head(self.global_linear(self.backbone(image)))
+# --- the naive official-layout reference (benchmarks.official_me_graph_au), randomised ---
 
 
 def reference_and_model(stage: int) -> tuple[RefMEFARG, nn.Module]:

@@ -1,0 +1,129 @@
+"""Timing and report helpers shared by the benchmarks: the machine, interleaved rounds, tables.
+
+Every benchmark prints :func:`machine_description` before and :func:`load_line` after its
+figures, since the load of a shared machine slows every figure down. :func:`interleaved`
+alternates the timed calls in one process (the order flips every round), so that load from
+other processes hits them alike; :func:`step_table` then gives medians of wall and process CPU
+time and the speed-up two ways: the median of the per-round ratios and, less disturbed by
+bursts of load, the ratio of the minima.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Mapping
+
+import torch
+
+from aufacs.analysis.speed import device_name
+
+#: Per call name, ``wall`` and ``cpu``: durations in seconds, one per timed round.
+Times = dict[str, dict[str, list[float]]]
+
+#: Header of :func:`step_table`.
+STEP_HEADER = ["", "median wall s", "median CPU s", "min wall s"]
+
+
+def machine_description(threads: int) -> str:
+    """Markdown lines naming the machine, the software, the date and the current load."""
+    load = os.getloadavg()
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"- CPU: {device_name('cpu')}, {os.cpu_count()} logical CPUs; torch threads: {threads}\n"
+        f"- Python {platform.python_version()}, torch {torch.__version__}; {now}\n"
+        f"- load average (1, 5, 15 min) before: {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}"
+    )
+
+
+def load_line() -> str:
+    """The load average after a run, as a markdown line."""
+    load = os.getloadavg()
+    return f"- load average (1, 5, 15 min) after: {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}"
+
+
+def timing_arguments(parser: argparse.ArgumentParser, threads: int, repeats: int) -> None:
+    """Add ``--threads``, ``--batch`` (8), ``--warmup`` (1) and ``--repeats`` to ``parser``."""
+    parser.add_argument("--threads", type=int, default=threads, help="torch CPU threads")
+    parser.add_argument("--batch", type=int, default=8, help="batch size (default 8)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds (default 1)")
+    parser.add_argument("--repeats", type=int, default=repeats, help="timed rounds")
+
+
+def interleaved(calls: Mapping[str, Callable[[], object]], warmup: int, repeats: int) -> Times:
+    """Run every call once per round, ``warmup`` untimed rounds then ``repeats`` timed ones;
+    the order of the calls reverses every round. Returns, per call name, ``wall`` and ``cpu``
+    (process CPU time, all threads): ``repeats`` durations in seconds."""
+    names = list(calls)
+    times = {name: {"wall": [], "cpu": []} for name in names}
+    for round_ in range(warmup + repeats):
+        for name in names if round_ % 2 == 0 else names[::-1]:
+            wall, cpu = time.perf_counter(), time.process_time()
+            calls[name]()
+            if round_ >= warmup:
+                times[name]["wall"].append(time.perf_counter() - wall)
+                times[name]["cpu"].append(time.process_time() - cpu)
+    return times
+
+
+def time_call(call: Callable[[], object], warmup: int, repeats: int) -> tuple[float, float]:
+    """Median wall time and median process CPU time of ``call`` on its own, milliseconds."""
+    for _ in range(warmup):
+        call()
+    wall, cpu = [], []
+    for _ in range(repeats):
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
+        call()
+        wall.append(time.perf_counter() - start_wall)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall) * 1000, statistics.median(cpu) * 1000
+
+
+def median_ratio(slow: list[float], fast: list[float]) -> float:
+    """Median over rounds of ``slow / fast`` (durations of the same rounds)."""
+    return statistics.median(s / f for s, f in zip(slow, fast, strict=True))
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A pipe table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def step_table(times: Times, reference: str, candidate: str, *others: str) -> list[list[str]]:
+    """Rows under :data:`STEP_HEADER` for every call, then the speed-up of ``candidate`` over
+    ``reference`` (and over each of ``others``, the row then naming it): the median of
+    per-round ratios (wall, CPU) and the ratio of the minima (the least disturbed estimate
+    where other processes only ever add time)."""
+    rows = [
+        [
+            name,
+            f"{statistics.median(t['wall']):.3f}",
+            f"{statistics.median(t['cpu']):.3f}",
+            f"{min(t['wall']):.3f}",
+        ]
+        for name, t in times.items()
+    ]
+    cand = times[candidate]
+    for name in (reference, *others):
+        ref = times[name]
+        over = f" over {name}" if others else ""
+        rows.append(
+            [
+                f"speed-up{over}: median of per-round ratios; ratio of minima",
+                f"{median_ratio(ref['wall'], cand['wall']):.2f}x",
+                f"{median_ratio(ref['cpu'], cand['cpu']):.2f}x",
+                f"{min(ref['wall']) / min(cand['wall']):.2f}x",
+            ]
+        )
+    return rows
+
+
+def rounds_line(times: Times) -> str:
+    """A markdown line with every round's wall time per call, seconds."""
+    parts = [name + " " + ", ".join(f"{w:.2f}" for w in run["wall"]) for name, run in times.items()]
+    return "- wall s per round: " + "; ".join(parts)

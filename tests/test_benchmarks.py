@@ -1,0 +1,173 @@
+"""Smoke runs of every benchmark script at its smallest size: each runs and prints its figures.
+
+Each script runs as ``python -m benchmarks.<name>`` from the repository root, in its own
+process with one thread, as a user runs it (most of each run's few seconds is importing torch
+and aufacs). The figures of such tiny runs mean nothing; the checks are that the tables are
+there, that the times in them are positive, and, where a benchmark first checks that aufacs and
+its reference compute the same function, that they do. ``bench_jaa_step`` runs without
+``--official-code`` (there is no clone of the official code here).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import REPO_ROOT
+
+#: Seconds one smoke run may take (each takes about 5 to 10 s on a quiet 2-core machine).
+TIMEOUT = 180
+
+#: Per benchmark module, its arguments at the smallest size; ``{tmp}`` is a fresh folder.
+RUNS = {
+    "bench_jaa_step": "--threads 1 --batch 1 --warmup 0 --repeats 1",
+    "bench_megraph_step": "--threads 1 --batch 1 --size 64 --warmup 0 --repeats 1",
+    "bench_models": "--model me_graph_au --threads 1 --warmup 0 --repeats 1 --train-step "
+    "--train-batch 1",
+    "bench_speed": "--models jaa_net --threads 1 --batch-sizes 1 --warmup 0 --repeats 1 --no-onnx",
+    "bench_data_loading": "--data {tmp} --subjects 3 --tasks 1 --frames 8 --workers 0 "
+    "--threads 1 --batch 2 --batches 2 --warmup 0 --repeats 1",
+    "bench_epoch": "--out {tmp} --smoke --frames 8 --steps 1 --threads 1",
+    "train_small": "--data {tmp}/data --out {tmp}/runs --models jaa_net --epochs 1 --smoke "
+    "--threads 1",
+}
+
+
+def run_benchmark(name: str, folder: Path) -> str:
+    """Run ``benchmarks.<name>`` with its smoke arguments on one thread; its standard output."""
+    arguments = [argument.format(tmp=folder) for argument in RUNS[name].split()]
+    command = [sys.executable, "-m", f"benchmarks.{name}", *arguments]
+    result = subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+# --- reading the output -----------------------------------------------------------------------
+
+
+def table_rows(output: str, first_header: str) -> dict[str, list[str]]:
+    """The rows of the markdown table whose header starts with ``| first_header |``, by their
+    first cell (cells stripped; the header and the rule left out)."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |"))
+    rows = {}
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def number(text: str) -> float:
+    """The first number in ``text`` (``1,234.5x`` -> 1234.5)."""
+    return float(re.search(r"-?[\d,]*\.?\d+(?:e[-+]?\d+)?", text).group().replace(",", ""))
+
+
+def check_step_table(output: str) -> None:
+    """The first step table has positive times for the official structure and aufacs, and a
+    positive speed-up."""
+    rows = table_rows(output, "")
+    for name in ("official structure", "aufacs"):
+        assert all(number(cell) > 0 for cell in rows[name]), rows[name]
+    speed_up = rows["speed-up: median of per-round ratios; ratio of minima"]
+    assert all(cell.endswith("x") and number(cell) > 0 for cell in speed_up)
+
+
+# --- what each benchmark prints ---------------------------------------------------------------
+
+
+def check_jaa_step(output: str, folder: Path) -> None:
+    """The same parameters, outputs and loss as the official structure; the step table."""
+    assert "- parameters: aufacs 22,162,854, official structure 22,162,854" in output
+    gaps = re.search(r"as official structure: .*?\(eval\) (\S+), .*?\| (\S+);", output)
+    assert number(gaps.group(1)) < 1e-5 and number(gaps.group(2)) < 1e-5
+    losses = re.search(r"training loss (\S+) vs (\S+)", output)
+    assert abs(float(losses.group(1)) - float(losses.group(2))) < 1e-4
+    assert "JAA-Net v1 training step, batch 1, crop 176" in output
+    check_step_table(output)
+    assert "load average (1, 5, 15 min) after" in output
+
+
+def check_megraph_step(output: str, folder: Path) -> None:
+    """Per stage, the same parameters and outputs as the official structure; its table."""
+    for stage, parameters in ((1, "28,253,784"), (2, "31,666,132")):
+        part = output.split(f"ME-GraphAU stage {stage},")[1]
+        assert f"aufacs {parameters}, official structure {parameters}" in part
+        assert number(part.split("(eval)")[1]) < 1e-5
+        check_step_table(part)
+
+
+def check_models(output: str, folder: Path) -> None:
+    """A forward time and a training step time, both positive."""
+    forward = re.search(r"me_graph_au: forward batch 1 at 224 px: wall (\d+) ms", output)
+    step = re.search(r"me_graph_au: training step batch 1 at 224 px: wall (\d+) ms", output)
+    assert int(forward.group(1)) > 0 and int(step.group(1)) > 0
+
+
+def check_speed(output: str, folder: Path) -> None:
+    """The inference table's row: torch on one thread, the parameters, FLOPs and latency."""
+    row = table_rows(output, "model")["jaa_net"]
+    runtime, _, threads, batch, parameters, gflops, median_ms = row[:7]
+    assert (runtime, threads, batch, parameters) == ("torch", "1", "1", "22.16 M")
+    assert number(gflops) > 0 and number(median_ms) > 0
+
+
+def check_data_loading(output: str, folder: Path) -> None:
+    """Both loaders' time and rate, positive, and aufacs's speed-up."""
+    rows = table_rows(output, "loader")
+    official, ours = rows["official (PIL JPEG)"], rows["aufacs (cache)"]
+    for row in (official, ours):
+        assert row[0] == "0" and number(row[1]) > 0 and number(row[2]) > 0
+    assert number(ours[3]) > 0 and ours[3].endswith("x")
+
+
+def check_epoch(output: str, folder: Path) -> None:
+    """The second of two one-step epochs timed, at a positive time per step."""
+    assert "- set: 8 training frames (fold 1), batch 2: 4 steps per epoch; timed 1 steps" in output
+    per_step = re.search(r"- (\S+) s per step, (\S+) frames/s", output)
+    assert float(per_step.group(1)) > 0 and float(per_step.group(2)) > 0
+    assert (folder / "run_smoke" / "epochs.csv").is_file()
+
+
+def check_train_small(output: str, folder: Path) -> None:
+    """The final table: seconds per epoch, an F1 in [0, 1], evaluated test frames."""
+    header, row = output.strip().splitlines()[-2:]
+    table = dict(zip(header.split(), row.split(), strict=True))
+    assert table["model"] == "jaa_net" and float(table["s_per_epoch"]) > 0
+    assert 0 <= float(table["f1_epoch1"]) <= 1 and int(table["test_frames"]) > 0
+    assert (folder / "runs" / "jaa_net" / "epochs.csv").is_file()
+
+
+CHECKS: dict[str, Callable[[str, Path], None]] = {
+    "bench_jaa_step": check_jaa_step,
+    "bench_megraph_step": check_megraph_step,
+    "bench_models": check_models,
+    "bench_speed": check_speed,
+    "bench_data_loading": check_data_loading,
+    "bench_epoch": check_epoch,
+    "train_small": check_train_small,
+}
+
+
+def test_every_benchmark_has_a_smoke_run():
+    scripts = {p.stem for p in (REPO_ROOT / "benchmarks").glob("*.py")}
+    assert {s for s in scripts if s.startswith(("bench_", "train_"))} == set(RUNS) == set(CHECKS)
+
+
+@pytest.mark.parametrize("name", list(RUNS))
+def test_benchmark_runs_at_its_smallest_size(name, tmp_path):
+    CHECKS[name](run_benchmark(name, tmp_path), tmp_path)
