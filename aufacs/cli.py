@@ -34,21 +34,9 @@ def _preview(args: argparse.Namespace) -> None:
 
 
 def _audit(args: argparse.Namespace) -> None:
-    from aufacs.data.audit import audit
-    from aufacs.data.prepare import PrepareConfig, dataset_split, read_dataset, write_audit
+    from aufacs.data.prepare import PrepareConfig, audit_dataset
 
-    config = config_from_args(PrepareConfig, args)
-    if not Path(config.data).is_dir():
-        raise AufacsError(f"data folder {config.data} does not exist")
-    table = read_dataset(Path(config.data), config.kind, progress=True)
-    report = audit(
-        table,
-        dataset_split(table, config.kind, config.fold),
-        check_images=config.check_images,
-        progress=True,
-    )
-    write_audit(report, args.out, kind=config.kind)
-    report.clean.to_csv(args.out / "clean.csv", index=False)
+    report = audit_dataset(config_from_args(PrepareConfig, args), args.out)
     _print_audit(report, args.out)
 
 

@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 from layout import face_points
 
-import aufacs.data.cache as cache_module
+import aufacs.data.cache_build as cache_module
 from aufacs.core.aus import BP4D
 from aufacs.core.errors import AufacsError
 from aufacs.data.align import align_face, biocular
 from aufacs.data.audit import image_problem
-from aufacs.data.cache import IMAGES_FILE, AlignedCache, build_cache
+from aufacs.data.cache import IMAGES_FILE, AlignedCache
+from aufacs.data.cache_build import build_cache
 from aufacs.data.table import landmark_frame, landmarks_of
 
 SIZE = 32

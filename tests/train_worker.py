@@ -25,7 +25,7 @@ from layout import face_points
 
 from aufacs.core.aus import BP4D
 from aufacs.core.config import load_config, save_config
-from aufacs.data.cache import build_cache
+from aufacs.data.cache_build import build_cache
 from aufacs.data.prepare import CACHE_FOLDER
 from aufacs.data.table import landmark_frame
 from aufacs.engine.config import TrainConfig

@@ -19,7 +19,7 @@ All checks are vectorised over the table; only the optional image check touches 
 and it reads just the first and last bytes of each (JPEG start / end markers, PNG signature
 and ``IEND`` chunk), which finds empty and truncated files without decoding them. A file
 damaged in the middle passes here and is reported when the cache decodes it
-(:func:`aufacs.data.cache.build_cache`); :func:`exclude_frames` adds such late findings.
+(:func:`aufacs.data.cache_build.build_cache`); :func:`exclude_frames` adds such late findings.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The lock file sits beside the cache folder, ``<parent>/.<cache name>.lock`` (the
 itself is replaced whole when a build finishes, so it cannot hold its own lock). It is an
 :func:`aufacs.core.locks.exclusive_lock`: released when its process ends, however it ends.
 Within one thread the lock is re-entrant, so :func:`aufacs.data.prepare.prepare` can hold it
-for the whole step while :func:`aufacs.data.cache.build_cache` takes it again inside.
+for the whole step while :func:`aufacs.data.cache_build.build_cache` takes it again inside.
 """
 
 from __future__ import annotations

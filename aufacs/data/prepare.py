@@ -19,7 +19,8 @@ from pathlib import Path
 from aufacs.core.errors import AufacsError
 from aufacs.data.audit import AuditReport, audit, exclude_frames
 from aufacs.data.bp4d import bp4d_folders, read_bp4d
-from aufacs.data.cache import AlignedCache, build_cache
+from aufacs.data.cache import AlignedCache
+from aufacs.data.cache_build import build_cache
 from aufacs.data.cache_lock import cache_lock
 from aufacs.data.disfa import disfa_folders, read_disfa
 from aufacs.data.splits import Split, split_subjects, standard_fold
@@ -99,6 +100,18 @@ def dataset_split(table: FrameTable, kind: str, fold: int) -> Split:
     if kind == "synthetic":
         return split_subjects(sorted(table.frames["subject"].unique()), fold)
     return standard_fold(kind, fold)
+
+
+def audit_dataset(config: PrepareConfig, out: Path, *, progress: bool = True) -> AuditReport:
+    """Read and audit ``config.data`` without caching anything; writes the audit
+    (``defects.csv``, ``audit.json``) and the clean frames (``clean.csv``) to ``out``."""
+    root = check_dataset(config.data, config.kind)
+    table = read_dataset(root, config.kind, progress=progress)
+    split = dataset_split(table, config.kind, config.fold)
+    report = audit(table, split, check_images=config.check_images, progress=progress)
+    write_audit(report, out, kind=config.kind)
+    report.clean.to_csv(out / "clean.csv", index=False)
+    return report
 
 
 def prepare(config: PrepareConfig, *, progress: bool = True) -> Prepared:

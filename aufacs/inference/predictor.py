@@ -14,15 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
-from aufacs.core.aus import AUSet, au_column
+from aufacs.core.aus import AUSet
 from aufacs.core.errors import AufacsError
-from aufacs.data.align import align_face, alignment_matrix, biocular, transform_points
+from aufacs.data.align import align_face, alignment_matrix, transform_points
 from aufacs.data.cache import AlignedCache
 from aufacs.data.dataset import AlignedFaceDataset
-from aufacs.data.table import empty_defects, landmark_frame
 from aufacs.engine.device import to_device
 from aufacs.engine.runs import LoadedRun, make_dataset
 from aufacs.models import AUModel
@@ -103,41 +101,13 @@ def model_inputs(predictor: Predictor, image: np.ndarray, points: np.ndarray) ->
     (F, 49, 2) image pixels, as inputs of ``predictor``'s model."""
     aligned = [align_face(image, p, predictor.box_enlarge, predictor.size) for p in points]
     crops = np.stack([crop for crop, _ in aligned])  # (F, S, S, 3)
-    dataset = _test_transform(predictor, crops, np.stack([p for _, p in aligned]))
+    faces = AlignedCache.in_memory(
+        crops, np.stack([p for _, p in aligned]), AUSet("run", predictor.aus), predictor.box_enlarge
+    )
+    dataset = make_dataset(faces, None, predictor.model, train=False)
     batch = {k: v for k, v in dataset[np.arange(len(crops))].items() if k in _INPUT_KEYS}
     matrices = alignment_matrix(points, predictor.box_enlarge, predictor.size)
     return ModelInputs(to_device(batch, predictor.device), matrices, dataset)
-
-
-def _test_transform(
-    predictor: Predictor, crops: np.ndarray, points: np.ndarray
-) -> AlignedFaceDataset:
-    """The training data set's test transform over aligned faces ``crops`` (F, S, S, 3) uint8
-    RGB with landmarks ``points`` (F, 49, 2), aligned-face pixels.
-
-    :class:`AlignedFaceDataset` reads its faces from an :class:`AlignedCache` only, so the
-    faces are held as one in memory, with unknown labels and no files behind it.
-    """
-    columns = [au_column(a) for a in predictor.aus]
-    table = pd.concat(
-        [
-            pd.DataFrame(np.nan, index=range(len(crops)), columns=columns),
-            pd.DataFrame({"biocular": biocular(points)}),
-            landmark_frame(points),
-        ],
-        axis=1,
-    )
-    cache = AlignedCache(
-        path=Path("<faces in memory>"),
-        images=crops,
-        table=table,
-        aus=AUSet("run", predictor.aus),
-        size=predictor.size,
-        box_enlarge=predictor.box_enlarge,
-        fingerprint="",
-        defects=empty_defects(),
-    )
-    return make_dataset(cache, None, predictor.model, train=False)
 
 
 def _inverse_affine(matrices: np.ndarray) -> np.ndarray:
