@@ -19,33 +19,56 @@ from aufacs.data.synthetic import SynthConfig, generate_synthetic
 from aufacs.engine.config import TrainConfig
 from aufacs.engine.runs import fold_split
 
-NO_DEFECTS = {k: 0 for k in ("missing_images", "unlabelled_images", "unknown_label_rows",
-                             "truncated_images", "missing_landmarks", "nan_landmarks",
-                             "duplicate_frames")}  # fmt: skip
+NO_DEFECTS = {
+    k: 0
+    for k in (
+        "missing_images",
+        "unlabelled_images",
+        "unknown_label_rows",
+        "truncated_images",
+        "missing_landmarks",
+        "nan_landmarks",
+        "duplicate_frames",
+    )
+}
 
 
 def write_run(folder: Path, model: str, data: Path, cache, probs: dict[int, np.ndarray]) -> Path:
     """A run folder as training and evaluation leave it, with ``probs`` per epoch."""
     folder.mkdir(parents=True)
-    save_config(TrainConfig(model=model, data=str(data), kind="synthetic", out=str(folder),
-                            epochs=len(probs), batch_size=4), folder / "config.json")  # fmt: skip
+    save_config(
+        TrainConfig(
+            model=model,
+            data=str(data),
+            kind="synthetic",
+            out=str(folder),
+            epochs=len(probs),
+            batch_size=4,
+        ),
+        folder / "config.json",
+    )
     test = cache.table["subject"].isin(fold_split(cache, "synthetic", 1).test).to_numpy()
     rows, per_au, summaries = cache.table[test], [], []
     for epoch, prob in probs.items():
         predictions = Predictions(
-            prob=prob, target=cache.labels[test], subject=rows["subject"].to_numpy(str),
-            task=rows["task"].to_numpy(str), frame=rows["frame"].to_numpy(np.int64),
-            true_landmarks=cache.landmarks[test], landmarks=None,
+            prob=prob,
+            target=cache.labels[test],
+            subject=rows["subject"].to_numpy(str),
+            task=rows["task"].to_numpy(str),
+            frame=rows["frame"].to_numpy(np.int64),
+            true_landmarks=cache.landmarks[test],
+            landmarks=None,
             aus=np.asarray(cache.aus.aus),
-        )  # fmt: skip
+        )
         predictions.save(predictions_path(folder, epoch))
         table, summary = score(predictions)
         per_au.append(table.assign(epoch=epoch))
         summaries.append({"epoch": epoch, **summary})
     pd.concat(per_au).to_csv(folder / "evaluation.csv", index=False)
     pd.DataFrame(summaries).to_csv(folder / "evaluation_summary.csv", index=False)
-    epochs = pd.DataFrame({"epoch": list(probs), "loss": 1.0, "seconds": 2.0,
-                           "samples_per_s": 10.0})  # fmt: skip
+    epochs = pd.DataFrame(
+        {"epoch": list(probs), "loss": 1.0, "seconds": 2.0, "samples_per_s": 10.0}
+    )
     epochs.to_csv(folder / "epochs.csv", index=False)
     return folder
 
@@ -54,8 +77,9 @@ def write_run(folder: Path, model: str, data: Path, cache, probs: dict[int, np.n
 def runs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("compare")
     data = root / "data"
-    generate_synthetic(data, SynthConfig(subjects=6, tasks=2, frames_per_task=6, **NO_DEFECTS),
-                       progress=False)  # fmt: skip
+    generate_synthetic(
+        data, SynthConfig(subjects=6, tasks=2, frames_per_task=6, **NO_DEFECTS), progress=False
+    )
     cache = prepare(PrepareConfig(data=data, size=32), progress=False).cache
     test = cache.table["subject"].isin(fold_split(cache, "synthetic", 1).test).to_numpy()
     truth = np.nan_to_num(cache.labels[test])

@@ -27,8 +27,15 @@ def two_processes(data, tmp_path_factory) -> Path:
     """A run trained by two CPU processes (gloo) under torchrun, global batch 4."""
     folder = tmp_path_factory.mktemp("ddp")
     config = write_config(tiny_config(data, folder / "run"), folder / "config.json")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc_per_node=2", str(WORKER), str(config)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(WORKER),
+        str(config),
+    ]
     finished = subprocess.run(command, timeout=180, capture_output=True, text=True)
     if finished.returncode:
         pytest.fail(f"torchrun exited with {finished.returncode}:\n{finished.stderr[-3000:]}")
@@ -63,7 +70,8 @@ def test_only_the_first_process_writes_the_logs(two_processes):
 
 def test_micro_batches_normalise_each_part_with_its_own_batch_statistics(data, tmp_path):
     whole = train(tiny_config(data, tmp_path / "whole", epochs=1, max_steps_per_epoch=1))
-    parts = train(tiny_config(data, tmp_path / "parts", epochs=1, max_steps_per_epoch=1,
-                              micro_batches=2))  # fmt: skip
+    parts = train(
+        tiny_config(data, tmp_path / "parts", epochs=1, max_steps_per_epoch=1, micro_batches=2)
+    )
     losses = [pd.read_csv(run / "iterations.csv")["loss"][0] for run in (whole, parts)]
     assert losses[0] != pytest.approx(losses[1], rel=1e-6)

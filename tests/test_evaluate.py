@@ -82,10 +82,15 @@ def test_an_epoch_without_a_checkpoint_is_refused(run):
 def test_a_model_without_landmarks_has_no_landmark_error():
     target = np.array([[1.0, 0.0], [0.0, np.nan]])
     predictions = Predictions(
-        prob=np.array([[0.9, 0.2], [0.1, 0.7]]), target=target, subject=np.array(["F001"] * 2),
-        task=np.array(["T1"] * 2), frame=np.arange(2), true_landmarks=np.zeros((2, 49, 2)),
-        landmarks=None, aus=np.array([1, 2]),
-    )  # fmt: skip
+        prob=np.array([[0.9, 0.2], [0.1, 0.7]]),
+        target=target,
+        subject=np.array(["F001"] * 2),
+        task=np.array(["T1"] * 2),
+        frame=np.arange(2),
+        true_landmarks=np.zeros((2, 49, 2)),
+        landmarks=None,
+        aus=np.array([1, 2]),
+    )
     _, summary = score(predictions)
     assert np.isnan(summary["nme"]) and summary["mean_f1"] == 0.5
 

@@ -7,9 +7,20 @@ import tomllib
 from conftest import REPO_ROOT
 
 REQUIRED = [
-    "torch", "torchvision", "numpy", "pandas", "opencv-python-headless", "scipy", "matplotlib",
-    "seaborn", "jupyterlab", "ipywidgets", "papermill", "nbconvert", "tqdm",
-]  # fmt: skip
+    "torch",
+    "torchvision",
+    "numpy",
+    "pandas",
+    "opencv-python-headless",
+    "scipy",
+    "matplotlib",
+    "seaborn",
+    "jupyterlab",
+    "ipywidgets",
+    "papermill",
+    "nbconvert",
+    "tqdm",
+]
 
 
 def _pyproject() -> dict:

@@ -207,8 +207,9 @@ def test_a_nan_loss_stops_the_run_naming_epoch_iteration_and_part(data, tmp_path
 
 def test_jaa_net_attention_refinement_gets_twice_the_learning_rate(data, tmp_path):
     model = build_model("jaa_net", 12, **TINY_JAA_NET)
-    config = tiny_config(data, tmp_path, optimizer="sgd", momentum=0.9, nesterov=True,
-                         weight_decay=0.0)  # fmt: skip
+    config = tiny_config(
+        data, tmp_path, optimizer="sgd", momentum=0.9, nesterov=True, weight_decay=0.0
+    )
     optimizer = make_optimizer(model, config)
     rates = {group["name"]: group["lr"] for group in optimizer.param_groups}
     assert rates["attention_refine"] == pytest.approx(0.02)

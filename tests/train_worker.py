@@ -69,10 +69,20 @@ def make_data(root: Path) -> Path:
 def tiny_config(data: Path, out: Path, **changes) -> TrainConfig:
     """A few steps of a tiny JAA-Net on CPU with a fixed seed."""
     values = dict(
-        model="jaa_net", data=str(data), kind="synthetic", fold=1, out=str(out), epochs=2,
-        batch_size=4, lr=0.01, model_options=dict(TINY_JAA_NET), device="cpu",
-        max_steps_per_epoch=4, progress=False, seed=3,
-    )  # fmt: skip
+        model="jaa_net",
+        data=str(data),
+        kind="synthetic",
+        fold=1,
+        out=str(out),
+        epochs=2,
+        batch_size=4,
+        lr=0.01,
+        model_options=dict(TINY_JAA_NET),
+        device="cpu",
+        max_steps_per_epoch=4,
+        progress=False,
+        seed=3,
+    )
     return TrainConfig(**{**values, **changes})
 
 
