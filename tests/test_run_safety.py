@@ -120,9 +120,9 @@ def test_a_run_whose_cache_moved_is_told_where_it_is_now(data, tmp_path):
 
 
 def test_training_uses_the_threads_it_is_given_and_records_them(data, tmp_path):
-    run = train(tiny_config(data, tmp_path / "run", epochs=1, max_steps_per_epoch=1, threads=1))
-    assert torch.get_num_threads() == 1
-    assert load_run_config(run).threads == 1
+    run = train(tiny_config(data, tmp_path / "run", epochs=1, max_steps_per_epoch=1, threads=2))
+    assert torch.get_num_threads() == 2
+    assert load_run_config(run).threads == 2
 
 
 def test_the_default_threads_honour_omp_num_threads_else_the_usable_cores(monkeypatch):

@@ -1,7 +1,7 @@
 """Tiny training data for the engine's tests, and a subprocess entry that trains.
 
 ``python tests/train_worker.py CONFIG.json`` (alone or under ``torchrun``) trains with the
-:class:`~aufacs.engine.config.TrainConfig` in the JSON file on one thread; with the environment
+:class:`~aufacs.engine.config.TrainConfig` in the JSON file; with the environment
 variable ``AUFACS_TEST_STEP_SECONDS`` set, each training step first sleeps that long, which
 gives a test time to kill the process in mid-epoch.
 
@@ -20,7 +20,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
-import torch
 from layout import face_points
 
 from aufacs.core.aus import BP4D
@@ -67,7 +66,7 @@ def make_data(root: Path) -> Path:
 
 
 def tiny_config(data: Path, out: Path, **changes) -> TrainConfig:
-    """A few steps of a tiny JAA-Net on CPU with a fixed seed."""
+    """A few steps of a tiny JAA-Net on one CPU thread with a fixed seed."""
     values = dict(
         model="jaa_net",
         data=str(data),
@@ -82,6 +81,7 @@ def tiny_config(data: Path, out: Path, **changes) -> TrainConfig:
         max_steps_per_epoch=4,
         progress=False,
         seed=3,
+        threads=1,
     )
     return TrainConfig(**{**values, **changes})
 
@@ -100,7 +100,6 @@ def _slowed(step, seconds: float):
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(1)
     if STEP_SECONDS_VARIABLE in os.environ:
         Trainer.train_step = _slowed(Trainer.train_step, float(os.environ[STEP_SECONDS_VARIABLE]))
     train(load_config(TrainConfig, Path(sys.argv[1])))
