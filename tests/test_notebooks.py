@@ -1,7 +1,9 @@
-"""The workbook notebooks: their shape in git, and one smoke-size study through papermill.
+"""The workbook notebooks: their shape in git, their defaults, their refusals, and one
+smoke-size study through papermill.
 
 The study fixture executes every notebook once (session scope) at the ``smoke`` preset on one
-CPU thread; the tests then read what it wrote.
+CPU thread; the tests then read what it wrote. Two more papermill runs stop in their first
+cells: a misspelt parameter, and a notebook started from the wrong folder.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from aufacs.report.study import NOTEBOOKS, StudyConfig, run_study, study_plan
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 PATHS = [NOTEBOOK_DIR / f"{name}.ipynb" for name in NOTEBOOKS]
+#: Parameters that name folders, relative to the notebook's folder by default.
+FOLDER_PARAMETERS = ("DATA_ROOT", "OUT_DIR", "RUN_DIR", "RUN", "RUN_DIRS")
+#: What the study turns off in batch runs (widgets), unlike a notebook opened in JupyterLab.
+BATCH_ONLY = ("PROGRESS", "BROWSER")
 
 
 def code_cells(path: Path) -> list[nbformat.NotebookNode]:
@@ -70,6 +76,74 @@ def test_the_last_cell_publishes_the_notebooks_metrics(path):
     assert code_cells(path)[-1].source.startswith("workbook.publish(")
 
 
+@pytest.mark.parametrize("path", PATHS, ids=NOTEBOOKS)
+def test_the_cell_after_the_parameters_checks_their_names(path):
+    cells = code_cells(path)
+    tagged = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+    assert cells[tagged + 1].source.startswith("inputs.check_parameters(globals())")
+
+
+def notebook_defaults(path: Path) -> dict:
+    """A notebook's default parameters, its folders made absolute from the notebook's folder
+    (the working directory of JupyterLab and of the study)."""
+    values = {
+        name: ast.literal_eval(about["default"])
+        for name, about in papermill.inspect_notebook(str(path)).items()
+    }
+    for name in set(FOLDER_PARAMETERS) & set(values):
+        value = values[name]
+        folders = [value] if isinstance(value, str) else value
+        absolute = [str((path.parent / folder).resolve()) for folder in folders]
+        values[name] = absolute[0] if isinstance(value, str) else absolute
+    return values
+
+
+@pytest.mark.parametrize("path", PATHS, ids=NOTEBOOKS)
+def test_a_notebooks_defaults_are_what_the_default_study_gives_it(path, monkeypatch):
+    """So that, after `make study`, each notebook opened in JupyterLab works on its runs."""
+    monkeypatch.chdir(NOTEBOOK_DIR.parent)
+    # the first step of each notebook: 02_train's is JAA-Net, the notebook's default model
+    step = next(s for s in study_plan(StudyConfig()) if s.notebook == path.stem)
+    defaults = notebook_defaults(path)
+    given = {k: v for k, v in step.parameters.items() if k not in BATCH_ONLY}
+    assert set(step.parameters) <= set(defaults)
+    assert {k: defaults[k] for k in given} == given
+
+
+def test_a_misspelt_parameter_stops_the_notebook_in_the_cell_after_the_parameters(tmp_path):
+    executed = tmp_path / "02.ipynb"
+    with pytest.raises(papermill.PapermillExecutionError) as error:
+        papermill.execute_notebook(
+            str(PATHS[1]),
+            str(executed),
+            parameters={"MODLE": "eac_net"},
+            cwd=str(NOTEBOOK_DIR),
+            kernel_name="python3",
+            progress_bar=False,
+        )
+    assert error.value.ename == "AufacsError"
+    assert error.value.evalue.startswith(
+        "this notebook has no parameter MODLE; its parameters are MODEL, DATA_ROOT, FOLD"
+    )
+    failed = [c for c in code_cells(executed) if any(o.output_type == "error" for o in c.outputs)]
+    assert [c.id for c in failed] == ["02-check"]
+
+
+def test_a_notebook_started_from_another_folder_names_the_working_directory(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError) as error:
+        papermill.execute_notebook(
+            str(PATHS[3]),
+            str(tmp_path / "04.ipynb"),
+            cwd=str(tmp_path),
+            kernel_name="python3",
+            progress_bar=False,
+        )
+    assert error.value.evalue == (
+        f"run folder ../runs/default/jaa_net not found relative to the working directory "
+        f"{tmp_path}; run the notebook from notebooks/ or pass absolute paths"
+    )
+
+
 def test_papermill_lists_the_typed_parameters_of_a_notebook():
     result = subprocess.run(
         [sys.executable, "-m", "papermill", "--help-notebook", str(PATHS[1])],
@@ -101,6 +175,13 @@ def test_the_study_writes_an_executed_notebook_and_html_per_report(smoke):
     for step in study_plan(config):
         assert (folder / f"{step.report}.ipynb").is_file()
         assert (folder / f"{step.report}.html").is_file()
+
+
+def test_every_notebook_uses_and_announces_the_studys_threads(smoke):
+    _, folder = smoke
+    for path in folder.glob("*.ipynb"):
+        printed = "".join(o.get("text", "") for c in code_cells(path) for o in c.outputs)
+        assert "using 1 CPU thread\n" in printed, path.name
 
 
 def test_no_executed_notebook_holds_an_error(smoke):

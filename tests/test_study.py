@@ -1,4 +1,5 @@
-"""The study runner: its plan, its refusals, its index, and what happens when a notebook fails.
+"""The study runner: its plan, its refusals, its lock, its threads, its index, and what happens
+when a notebook fails.
 
 The failure test runs two trivial notebooks through papermill (two kernel starts); the real
 workbook runs in tests/test_notebooks.py.
@@ -6,7 +7,10 @@ workbook runs in tests/test_notebooks.py.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -15,6 +19,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from aufacs.cli import main
 from aufacs.core.errors import AufacsError
+from aufacs.core.locks import exclusive_lock
+from aufacs.engine.runs import LOCK_FILE
 from aufacs.report.study import NOTEBOOKS, StudyConfig, run_study, study_plan
 
 REPO_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -55,6 +61,10 @@ def test_the_plan_passes_absolute_paths_and_every_run_to_the_later_notebooks(tmp
     assert Path(steps[0].parameters["DATA_ROOT"]).is_absolute()
 
 
+def test_every_notebook_gets_the_studys_threads(tmp_path):
+    assert {s.parameters["THREADS"] for s in study_plan(config(tmp_path, threads=2))} == {2}
+
+
 def test_the_epochs_option_overrides_every_models_preset(tmp_path):
     steps = study_plan(config(tmp_path, epochs=5))
     assert {s.parameters["EPOCHS"] for s in steps if s.notebook == "02_train"} == {5}
@@ -82,9 +92,35 @@ def test_a_missing_notebook_is_refused_before_anything_runs(tmp_path):
     assert not (tmp_path / "reports").exists()
 
 
-def test_the_command_line_refuses_an_unknown_size_with_exit_status_2(capsys):
-    assert main(["study", "--size", "huge"]) == 2
-    assert "size must be one of cpu, smoke, paper" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--size", "smok"], "size must be one of cpu, smoke, paper, got 'smok'"),
+        (
+            ["--models", "jaa_net", "eacnet"],
+            "models must name one or more of eac_net, jaa_net, me_graph_au, got jaa_net, eacnet",
+        ),
+    ],
+)
+def test_the_command_line_refuses_a_misspelt_size_or_model_before_anything_runs(
+    tmp_path, monkeypatch, capsys, flags, message
+):
+    monkeypatch.chdir(tmp_path)
+    assert main(["study", "--notebooks", str(REPO_NOTEBOOKS), *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_second_study_into_the_same_reports_folder_is_refused_naming_the_first(tmp_path):
+    study = config(tmp_path)
+    folder = (tmp_path / "reports" / "t").resolve()
+    with exclusive_lock(folder / LOCK_FILE, "the first study"):
+        with pytest.raises(AufacsError) as error:
+            run_study(study)
+    assert str(error.value).startswith(
+        f"reports folder {folder} is in use by process {os.getpid()} ("
+    )
+    assert [p.name for p in folder.iterdir()] == [LOCK_FILE]
 
 
 def _notebook(path: Path, *sources: str) -> None:
@@ -99,17 +135,27 @@ def _notebook(path: Path, *sources: str) -> None:
     nbformat.write(notebook, path)
 
 
+#: The trivial 01 of the failing study: is the study's lock held while it runs, and which
+#: THREADS did the study pass (the notebook does not declare it: papermill injects it anyway)?
+PROBE = """from aufacs.core.errors import AufacsError
+from aufacs.core.locks import exclusive_lock
+from aufacs.report import workbook
+try:
+    with exclusive_lock('../reports/t/.aufacs.lock', 'the study'):
+        held = False
+except AufacsError:
+    held = True
+workbook.publish({'clean_frames': 7, 'lock_held': held, 'threads': THREADS})"""
+
+
 @pytest.fixture(scope="module")
 def failed_study(tmp_path_factory):
-    """A study whose 01 publishes a metric and whose 02 raises; returns (folder, error)."""
+    """A study whose 01 publishes a metric and whose 02 raises, on the default threads with
+    OMP_NUM_THREADS=1; returns (folder, error, what the study printed)."""
     root = tmp_path_factory.mktemp("failing")
     notebooks = root / "notebooks"
     notebooks.mkdir()
-    _notebook(
-        notebooks / "01_data_cleaning.ipynb",
-        "KIND = 'x'  # kind",
-        "from aufacs.report import workbook\nworkbook.publish({'clean_frames': 7})",
-    )
+    _notebook(notebooks / "01_data_cleaning.ipynb", "KIND = 'x'  # kind", PROBE)
     _notebook(
         notebooks / "02_train.ipynb",
         "MODEL = 'x'  # model",
@@ -117,26 +163,29 @@ def failed_study(tmp_path_factory):
     )
     for name in NOTEBOOKS[2:]:
         _notebook(notebooks / f"{name}.ipynb", "RUN_DIRS = []  # runs")
-    study = config(root, notebooks=notebooks, models=("jaa_net",), threads=1)
-    with pytest.raises(AufacsError) as error:
-        run_study(study)
-    return root / "reports" / "t", str(error.value)
+    study = config(root, notebooks=notebooks, models=("jaa_net",), threads=None)
+    printed = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
+        patch.setenv("OMP_NUM_THREADS", "1")
+        with pytest.raises(AufacsError) as error:
+            run_study(study)
+    return root / "reports" / "t", str(error.value), printed.getvalue()
 
 
 def test_a_failing_notebook_stops_the_study_with_a_message_naming_it(failed_study):
-    _, message = failed_study
+    _, message, _ = failed_study
     assert message.startswith("notebook 02_train_jaa_net failed: RuntimeError: the model")
 
 
 def test_the_failing_notebooks_partial_output_is_kept(failed_study):
-    folder, _ = failed_study
+    folder, _, _ = failed_study
     executed = nbformat.read(folder / "02_train_jaa_net.ipynb", as_version=4)
     errors = [o for c in executed.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert errors and (folder / "02_train_jaa_net.html").is_file()
 
 
 def test_reports_before_the_failure_stay_and_later_ones_do_not_run(failed_study):
-    folder, _ = failed_study
+    folder, _, _ = failed_study
     reports = json.loads((folder / "study.json").read_text())["reports"]
     assert [r["status"] for r in reports] == ["ok", "failed"] + ["not run"] * 4
     assert (folder / "01_data_cleaning.html").is_file()
@@ -144,7 +193,32 @@ def test_reports_before_the_failure_stay_and_later_ones_do_not_run(failed_study)
 
 
 def test_the_index_links_what_ran_and_shows_published_metrics(failed_study):
-    folder, _ = failed_study
+    folder, _, _ = failed_study
     index = (folder / "index.html").read_text()
     assert 'href="01_data_cleaning.html"' in index and 'href="02_train_jaa_net.ipynb"' in index
     assert "clean_frames: 7" in index and "<b>failed</b>" in index
+
+
+def test_the_study_holds_its_lock_while_notebooks_run_and_releases_it(failed_study):
+    folder, _, _ = failed_study
+    reports = json.loads((folder / "study.json").read_text())["reports"]
+    assert reports[0]["metrics"]["lock_held"] is True
+    with exclusive_lock(folder / LOCK_FILE, "a later study"):
+        pass
+
+
+def test_the_default_threads_are_announced_once_and_passed_to_every_notebook(failed_study):
+    folder, _, printed = failed_study
+    assert printed.count("using 1 CPU thread") == 1
+    reports = json.loads((folder / "study.json").read_text())["reports"]
+    assert reports[0]["metrics"]["threads"] == 1
+    for name in ("01_data_cleaning", "02_train_jaa_net"):
+        executed = nbformat.read(folder / f"{name}.ipynb", as_version=4)
+        assert executed.metadata.papermill.parameters["THREADS"] == 1
+
+
+def test_the_study_record_holds_absolute_folders_and_the_threads_used(failed_study):
+    folder, _, _ = failed_study
+    recorded = json.loads((folder / "study.json").read_text())["config"]
+    assert all(Path(recorded[k]).is_absolute() for k in ("data", "reports", "runs", "notebooks"))
+    assert recorded["threads"] == 1

@@ -17,29 +17,45 @@ from aufacs.data.synthetic import SynthConfig
 from aufacs.report.workbook import ensure_data, galleries, initialisation_note, train_config
 
 
-def test_image_size_sets_each_models_own_size_option():
-    assert train_config("jaa_net", data="d", image_size=64).model_options == {"crop_size": 64}
-    assert train_config("eac_net", data="d", image_size=64).model_options == {"input_size": 64}
+def test_image_size_sets_each_models_own_size_option(tmp_path):
+    jaa = train_config("jaa_net", data=tmp_path, image_size=64, options={"unit_dim": 2})
+    assert jaa.model_options == {"unit_dim": 2, "crop_size": 64}
+    assert train_config("eac_net", data=tmp_path, image_size=64).model_options == {"input_size": 64}
 
 
-def test_image_size_is_refused_for_a_model_of_fixed_input_size():
+def test_image_size_is_refused_for_a_model_of_fixed_input_size(tmp_path):
     with pytest.raises(AufacsError, match="IMAGE_SIZE cannot be set for me_graph_au"):
-        train_config("me_graph_au", data="d", image_size=112)
+        train_config("me_graph_au", data=tmp_path, image_size=112)
 
 
-def test_the_notebooks_string_folders_become_paths_in_the_training_configuration():
-    config = train_config("jaa_net", data="../data", out="../runs/jaa_net")
-    assert config.data == Path("../data") and config.out == Path("../runs/jaa_net")
-    assert train_config("jaa_net", data="d").out is None
+def test_an_unknown_model_is_named_before_any_other_setting(tmp_path):
+    with pytest.raises(AufacsError, match="unknown model 'eacnet'; available models: eac_net"):
+        train_config("eacnet", data=tmp_path / "nowhere", image_size=96, epochs=0)
 
 
-def test_the_initialisation_note_says_when_no_imagenet_weights_are_used():
-    config = train_config("me_graph_au", data="d", options={"pretrained": None})
+def test_a_data_folder_missing_from_the_working_directory_is_named_as_such(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(AufacsError, match=r"data folder \.\./data not found relative to the "):
+        train_config("jaa_net", data="../data")
+
+
+def test_the_notebooks_string_folders_become_paths_in_the_training_configuration(
+    tmp_path, monkeypatch
+):
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    config = train_config("jaa_net", data="data", out="../runs/jaa_net", threads=2)
+    assert config.data == Path("data") and config.out == Path("../runs/jaa_net")
+    assert config.threads == 2 and train_config("jaa_net", data="data").out is None
+
+
+def test_the_initialisation_note_says_when_no_imagenet_weights_are_used(tmp_path):
+    config = train_config("me_graph_au", data=tmp_path, options={"pretrained": None})
     assert "random weights (pretrained=None)" in initialisation_note(config)
 
 
 def test_real_data_must_exist_where_the_study_looks(tmp_path):
-    with pytest.raises(AufacsError, match="does not exist; expected a bp4d data set"):
+    with pytest.raises(AufacsError, match=r"bp4d data folder .*BP4D does not exist"):
         ensure_data(tmp_path / "BP4D", "bp4d", SynthConfig())
 
 

@@ -16,11 +16,15 @@ are kept, as are the reports before it, and the index says what ran. Widgets nee
 kernel, and a cell that draws them can hang nbclient's batch execution now and then
 (jupyter/nbclient#312), so the study turns the heatmap browser and the progress bars off.
 
+One study at a time writes a reports folder (a lock, see :func:`run_study`); every notebook
+gets the study's ``THREADS`` (None: :func:`default_threads`, announced once).
+
 What the notebooks themselves call is :mod:`aufacs.report.workbook`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import time
@@ -32,9 +36,11 @@ from typing import Any
 from aufacs.core.config import config_to_dict
 from aufacs.core.console import say
 from aufacs.core.errors import AufacsError
+from aufacs.core.locks import exclusive_lock
 from aufacs.data.prepare import KINDS
 from aufacs.data.splits import check_fold
-from aufacs.engine.device import thread_limit
+from aufacs.engine.device import THREADS_HELP, default_threads, thread_limit, use_threads
+from aufacs.engine.runs import LOCK_FILE
 from aufacs.models import available_models
 from aufacs.report.presets import PRESETS, ModelPlan, Preset
 from aufacs.report.workbook import METRICS_MIME
@@ -71,12 +77,7 @@ class StudyConfig:
     )
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
     seed: int = field(default=0, metadata={"help": "seed of the synthetic data and training"})
-    threads: int = field(
-        default=1,
-        metadata={
-            "help": "CPU threads of each notebook's torch (more help only on an idle machine)"
-        },
-    )
+    threads: int | None = field(default=None, metadata={"help": THREADS_HELP})
     reports: Path = field(default=Path("reports"), metadata={"help": "reports root folder"})
     runs: Path = field(default=Path("runs"), metadata={"help": "training runs root folder"})
     notebooks: Path = field(
@@ -132,7 +133,8 @@ def check_study(config: StudyConfig) -> Preset:
 
 
 def study_plan(config: StudyConfig) -> list[Step]:
-    """The notebook executions of a study, in order, with their parameters (absolute paths)."""
+    """The notebook executions of a study, in order, with their parameters (absolute paths;
+    every notebook gets the study's ``THREADS``)."""
     preset = check_study(config)
     data = config.data.resolve()
     reports = (config.reports / config.name).resolve()
@@ -140,7 +142,11 @@ def study_plan(config: StudyConfig) -> list[Step]:
     steps = [_cleaning_step(config, preset, data, reports)]
     for model, run in runs.items():
         steps.append(_training_step(config, model, preset.models[model], data, run))
-    return steps + _steps_on_the_runs(config, preset, runs, reports)
+    steps += _steps_on_the_runs(config, preset, runs, reports)
+    return [
+        Step(step.notebook, step.report, {**step.parameters, "THREADS": config.threads})
+        for step in steps
+    ]
 
 
 def _cleaning_step(config: StudyConfig, preset: Preset, data: Path, reports: Path) -> Step:
@@ -215,21 +221,40 @@ def _steps_on_the_runs(
 # --- running it --------------------------------------------------------------------------------
 
 
+def resolved_study(config: StudyConfig) -> StudyConfig:
+    """``config`` as the study runs and records it: its threads chosen (None:
+    :func:`default_threads`) and its folders absolute."""
+    folders = {
+        name: value.resolve() for name, value in vars(config).items() if isinstance(value, Path)
+    }
+    threads = default_threads() if config.threads is None else config.threads
+    return dataclasses.replace(config, threads=threads, **folders)
+
+
 def run_study(config: StudyConfig) -> Path:
     """Run the study (module docstring); returns its report folder ``<reports>/<name>``.
 
-    Raises AufacsError naming the notebook that failed, after writing the index.
+    Refuses a bad configuration, or a reports folder that another study holds (its
+    ``.aufacs.lock``, held to the end: :func:`aufacs.core.locks.exclusive_lock`), before any
+    notebook runs. Raises AufacsError naming the notebook that failed, after writing the index.
     """
+    config = resolved_study(config)
     steps = study_plan(config)
     out = config.reports / config.name
-    out.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(out / LOCK_FILE, f"reports folder {out}"), thread_limit(config.threads):
+        use_threads(config.threads)
+        _run_steps(config, steps, out)
+    return out
+
+
+def _run_steps(config: StudyConfig, steps: Sequence[Step], out: Path) -> None:
+    """Run ``steps`` into ``out`` until one fails; write the index however it ends."""
     results: list[StepResult] = []
     started = time.perf_counter()
     try:
         for step in steps:
             say(f"running {step.report} ...")
-            with thread_limit(config.threads):
-                result = run_step(step, config.notebooks, out)
+            result = run_step(step, config.notebooks, out)
             results.append(result)
             say(f"{step.report}: {result.status} in {result.seconds:.0f} s")
             if result.status != "ok":
@@ -240,7 +265,6 @@ def run_study(config: StudyConfig) -> Path:
     finally:
         write_index(out, config, steps, results, time.perf_counter() - started)
     say(f"study reports in {out} ({time.perf_counter() - started:.0f} s)")
-    return out
 
 
 def run_step(step: Step, notebooks: Path, out: Path) -> StepResult:

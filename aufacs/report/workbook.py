@@ -1,7 +1,8 @@
 """What the workbook's notebooks call beyond the engine and the analysis, one notebook after
 another.
 
-- every notebook: :func:`publish`, its last cell, which records its headline metrics;
+- every notebook: :func:`publish`, its last cell, which records its headline metrics (the
+  cell after its parameters is :func:`aufacs.report.inputs.check_parameters`);
 - ``01_data_cleaning``: :func:`ensure_data`, :func:`clean_data`, :func:`crop_examples` and
   :func:`write_clean_data`;
 - ``02_train``: :func:`train_config`, :func:`initialisation_note` and :func:`run_settings`;
@@ -9,7 +10,8 @@ another.
 - ``05_compare_models``: :func:`speed_of_runs`.
 
 Runs are opened with :class:`aufacs.engine.runs.LoadedRun`. Notebooks run with their own folder
-as the working directory; the study (:mod:`aufacs.report.study`) passes absolute paths.
+as the working directory; the study (:mod:`aufacs.report.study`) passes absolute paths, and
+the folders a notebook reads are looked up with :func:`aufacs.report.inputs.found`.
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ from aufacs.data.prepare import PrepareConfig, Prepared, prepare, read_dataset
 from aufacs.data.splits import custom_split
 from aufacs.data.stats import WEIGHT_SCHEMES, au_weights, occurrence_rates
 from aufacs.data.synthetic import SynthConfig, SynthManifest, SynthTruth, generate_synthetic
-from aufacs.engine.config import TrainConfig
+from aufacs.engine.config import TrainConfig, check_config
 from aufacs.engine.device import to_device
 from aufacs.engine.runs import LoadedRun, load_run_config
 from aufacs.models import model_options
+from aufacs.report.inputs import found
 
 #: MIME type of the metrics :func:`publish` writes into a notebook's output.
 METRICS_MIME = "application/json"
@@ -64,18 +67,18 @@ def publish(metrics: Mapping[str, Any]) -> None:
 def ensure_data(folder: Path | str, kind: str, synth: SynthConfig) -> None:
     """Make sure ``folder`` holds a data set of ``kind``: for ``"synthetic"``, generate it with
     ``synth`` unless the folder already holds that configuration's; for real data sets, check
-    that the folder exists."""
-    folder = Path(folder)
+    that the folder exists (:func:`aufacs.report.inputs.found`)."""
     if kind != "synthetic":
-        if not folder.is_dir():
-            raise AufacsError(f"data folder {folder} does not exist; expected a {kind} data set")
+        found(folder, f"{kind} data folder")
         return
+    folder = Path(folder)
     try:
         if SynthManifest.read(folder).config == synth:
-            say(f"reusing the synthetic data set in {folder}")
+            say(f"reusing the synthetic data set in {folder.resolve()}")
             return
     except AufacsError:
         pass
+    say(f"generating the synthetic data set in {folder.resolve()}")
     generate_synthetic(folder, synth, overwrite=True)
 
 
@@ -158,20 +161,14 @@ def train_config(
     options: Mapping[str, Any] | None = None,
     max_steps_per_epoch: int | None = None,
     seed: int = 0,
+    threads: int | None = None,
     progress: bool = True,
 ) -> TrainConfig:
-    """The :class:`TrainConfig` of ``02_train``'s parameters. ``image_size``: the input side
-    in pixels, set through the model's own option (:data:`IMAGE_SIZE_OPTIONS`); None keeps
-    the model's default. ``options``: further builder options (e.g. ``pretrained``)."""
-    options = dict(options or {})
-    if image_size is not None:
-        if model not in IMAGE_SIZE_OPTIONS:
-            raise AufacsError(
-                f"IMAGE_SIZE cannot be set for {model}, which takes its fixed input size; "
-                f"leave it None (models with a size option: {', '.join(IMAGE_SIZE_OPTIONS)})"
-            )
-        options[IMAGE_SIZE_OPTIONS[model]] = image_size
-    return TrainConfig(
+    """The :class:`TrainConfig` of ``02_train``'s parameters, checked (an unknown model first,
+    then the settings, then the data folder). ``image_size``: the input side in pixels, set
+    through the model's own option (:data:`IMAGE_SIZE_OPTIONS`); None keeps the model's
+    default. ``options``: further builder options (e.g. ``pretrained``)."""
+    config = TrainConfig(
         model=model,
         data=Path(data),
         fold=fold,
@@ -180,11 +177,23 @@ def train_config(
         batch_size=batch_size,
         lr=lr,
         device=device,
-        model_options=options,
+        model_options={} if options is None else options,
         max_steps_per_epoch=max_steps_per_epoch,
         seed=seed,
+        threads=threads,
         progress=progress,
     )
+    check_config(config)
+    found(data, "data folder")
+    if image_size is None:
+        return config
+    if model not in IMAGE_SIZE_OPTIONS:
+        raise AufacsError(
+            f"IMAGE_SIZE cannot be set for {model}, which takes its fixed input size; "
+            f"leave it None (models with a size option: {', '.join(IMAGE_SIZE_OPTIONS)})"
+        )
+    options = {**config.model_options, IMAGE_SIZE_OPTIONS[model]: image_size}
+    return dataclasses.replace(config, model_options=options)
 
 
 def initialisation_note(config: TrainConfig) -> str:
