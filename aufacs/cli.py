@@ -91,10 +91,14 @@ def _predict(args: argparse.Namespace) -> None:
 
 def _study(args: argparse.Namespace) -> None:
     from aufacs.core.config import load_config
-    from aufacs.report.study import StudyConfig, run_study
+    from aufacs.report.study import StudyConfig, describe_study, run_study
 
     base = load_config(StudyConfig, args.config) if args.config else None
-    run_study(config_from_args(StudyConfig, args, base=base))
+    config = config_from_args(StudyConfig, args, base=base)
+    if args.plan:
+        print(describe_study(config))
+    else:
+        run_study(config)
 
 
 def _add(
@@ -152,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     study = _add(subparsers, "study", "run the study on the embedded default", _study)
     study.add_argument("--config", type=Path, help="JSON file of study settings")
+    study.add_argument(
+        "--plan", action="store_true", help="print the notebooks and parameters; run nothing"
+    )
     add_config_arguments(study, StudyConfig)
     return parser
 

@@ -210,3 +210,33 @@ def test_a_missing_data_folder_or_unknown_kind_is_refused(work, tmp_path, comman
 
 def test_study_refuses_a_misspelled_size(work):
     refused(aufacs("study", "--size", "smol", cwd=work, check=False), "smol")
+
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def test_study_plan_lists_every_notebook_and_runs_nothing(work, tmp_path):
+    notebooks = NOTEBOOKS
+    result = aufacs(
+        "study",
+        "--plan",
+        "--size",
+        "smoke",
+        "--notebooks",
+        notebooks,
+        "--reports",
+        tmp_path / "reports",
+        cwd=work,
+    )
+    reports = [line.split(":")[0] for line in result.stdout.splitlines()[1:]]
+    assert reports[0] == "01_data_cleaning" and reports[-1] == "06_own_photos"
+    assert not (tmp_path / "reports").exists()
+
+
+def test_study_refuses_cuda_on_a_machine_without_it_before_running(work):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = aufacs(
+        "study", "--plan", "--device", "cuda", "--notebooks", NOTEBOOKS, cwd=work, check=False
+    )
+    refused(result, "no CUDA")

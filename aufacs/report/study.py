@@ -25,23 +25,27 @@ What the notebooks themselves call is :mod:`aufacs.report.workbook`.
 from __future__ import annotations
 
 import dataclasses
-import html
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aufacs.core.config import config_to_dict
 from aufacs.core.console import say
 from aufacs.core.errors import AufacsError
 from aufacs.core.locks import exclusive_lock
-from aufacs.data.prepare import KINDS
+from aufacs.data.prepare import KINDS, check_dataset
 from aufacs.data.splits import check_fold
-from aufacs.engine.device import THREADS_HELP, default_threads, thread_limit, use_threads
+from aufacs.engine.device import (
+    THREADS_HELP,
+    default_threads,
+    resolve_device,
+    thread_limit,
+    use_threads,
+)
 from aufacs.engine.runs import LOCK_FILE
 from aufacs.models import available_models
+from aufacs.report.index import write_index
 from aufacs.report.presets import PRESETS, ModelPlan, Preset
 from aufacs.report.workbook import METRICS_MIME
 
@@ -54,8 +58,6 @@ NOTEBOOKS: tuple[str, ...] = (
     "05_compare_models",
     "06_own_photos",
 )
-STUDY_FILE = "study.json"
-INDEX_FILE = "index.html"
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,9 @@ def check_study(config: StudyConfig) -> Preset:
         path = config.notebooks / f"{notebook}.ipynb"
         if not path.is_file():
             raise AufacsError(f"notebook {path} does not exist; expected the workbook there")
+    resolve_device(config.device)
+    if config.kind != "synthetic":
+        check_dataset(config.data, config.kind)
     return PRESETS[config.size]
 
 
@@ -231,6 +236,21 @@ def resolved_study(config: StudyConfig) -> StudyConfig:
     return dataclasses.replace(config, threads=threads, **folders)
 
 
+def describe_study(config: StudyConfig) -> str:
+    """What :func:`run_study` would run for ``config``: one line per notebook with its
+    parameters. Checks the configuration as the run does; runs and writes nothing."""
+    config = resolved_study(config)
+    steps = study_plan(config)
+    lines = [
+        f"study {config.name} ({config.size}): {len(steps)} notebooks into "
+        f"{config.reports / config.name} on {config.threads} CPU thread(s)"
+    ]
+    for step in steps:
+        values = " ".join(f"{name}={value!r}" for name, value in step.parameters.items())
+        lines.append(f"{step.report}: {values}")
+    return "\n".join(lines)
+
+
 def run_study(config: StudyConfig) -> Path:
     """Run the study (module docstring); returns its report folder ``<reports>/<name>``.
 
@@ -320,81 +340,3 @@ def published_metrics(notebook: Path) -> dict[str, Any]:
             if METRICS_MIME in output.get("data", {}):
                 return dict(output["data"][METRICS_MIME])
     return {}
-
-
-# --- the index ---------------------------------------------------------------------------------
-
-
-def write_index(
-    out: Path,
-    config: StudyConfig,
-    steps: Sequence[Step],
-    results: Sequence[StepResult],
-    seconds: float,
-) -> Path:
-    """Write ``study.json`` and ``index.html``: one row per planned report with its links,
-    status, seconds and published metrics."""
-    done = {r.step.report: r for r in results}
-    record = {
-        "config": config_to_dict(config),
-        "seconds": round(seconds, 1),
-        "reports": [
-            {"report": s.report, "notebook": s.notebook, **_result_record(done.get(s.report))}
-            for s in steps
-        ],
-    }
-    (out / STUDY_FILE).write_text(json.dumps(record, indent=2) + "\n")
-    rows = "\n".join(_index_row(step, done.get(step.report)) for step in steps)
-    settings = ", ".join(f"{k}={html.escape(str(v))}" for k, v in record["config"].items())
-    page = _INDEX_PAGE.format(
-        name=html.escape(config.name),
-        settings=settings,
-        rows=rows,
-        seconds=seconds,
-        description=html.escape(PRESETS[config.size].description),
-    )
-    path = out / INDEX_FILE
-    path.write_text(page, encoding="utf-8")
-    return path
-
-
-def _result_record(result: StepResult | None) -> dict[str, Any]:
-    if result is None:
-        return {"status": "not run"}
-    return {
-        "status": result.status,
-        "seconds": round(result.seconds, 1),
-        "metrics": result.metrics,
-        "error": result.error,
-    }
-
-
-def _index_row(step: Step, result: StepResult | None) -> str:
-    name = html.escape(step.report)
-    if result is None:
-        return f"<tr><td>{name}</td><td></td><td></td><td>not run</td><td></td><td></td></tr>"
-    metrics = "<br>".join(
-        f"{html.escape(str(k))}: {html.escape(str(v))}" for k, v in result.metrics.items()
-    )
-    status = "ok" if result.status == "ok" else f"<b>failed</b>: {html.escape(result.error)}"
-    return (
-        f'<tr><td>{name}</td><td><a href="{name}.html">report</a></td>'
-        f'<td><a href="{name}.ipynb">notebook</a></td><td>{status}</td>'
-        f"<td>{result.seconds:.0f}</td><td>{metrics}</td></tr>"
-    )
-
-
-_INDEX_PAGE = """<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>aufacs study {name}</title>
-<style>body{{font-family:sans-serif;margin:2em}} td,th{{border:1px solid #ccc;padding:4px 8px;
-vertical-align:top}} table{{border-collapse:collapse}}</style></head>
-<body><h1>aufacs study: {name}</h1>
-<p>Size preset: {description}. Settings: {settings}.</p>
-<p>Total time: {seconds:.0f} s.</p>
-<table><tr><th>report</th><th>HTML</th><th>executed notebook</th><th>status</th>
-<th>seconds</th><th>published metrics</th></tr>
-{rows}
-</table>
-<p>Published numbers of the methods shown in 05_compare_models are literature values on the
-real BP4D, not results of this study.</p></body></html>
-"""
