@@ -8,6 +8,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
+#: The smoke study as docs/workbook.md shows it; tests/test_notebooks.py runs it.
+SMOKE_STUDY = "aufacs study --size smoke --name smoke"
 
 
 @pytest.fixture(scope="session")

@@ -1,24 +1,25 @@
-"""Every ``aufacs`` subcommand run as users run it: a subprocess, at the smallest size.
+"""The ``aufacs`` command line refuses bad input as users type it, in subprocesses.
 
-Bad input must end with a non-zero status and one sentence on standard error, never a Python
-traceback, and must leave the files it was pointed at as they were.
+Every documented command line runs in tests/test_documented_commands.py. Bad input must end
+with a non-zero status and one sentence on standard error, never a Python traceback, and must
+leave the files it was pointed at as they were.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
+from train_worker import make_data, tiny_config
+
+from aufacs.engine.train import train
 
 AUFACS = [sys.executable, "-m", "aufacs.cli"]
-TINY_JAA_NET = json.dumps({"crop_size": 32, "unit_dim": 1})
 
 
 def aufacs(*args: str | Path, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -48,83 +49,12 @@ def refused(result: subprocess.CompletedProcess, sentence: str) -> None:
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
-    """A folder where ``synth``, ``prepare`` and a one-step ``train`` have run."""
+    """A folder with a prepared data set (``data``) and a one-step run (``runs/jaa``); the
+    commands that make such folders run in tests/test_documented_commands.py."""
     folder = tmp_path_factory.mktemp("cli")
-    aufacs(
-        "synth", "--out", "data", "--subjects", 6, "--tasks", 2, "--frames-per-task", 6, cwd=folder
-    )
-    aufacs("prepare", "--data", "data", "--size", 40, cwd=folder)
-    aufacs(
-        "train",
-        "--model",
-        "jaa_net",
-        "--data",
-        "data",
-        "--out",
-        "runs/jaa",
-        "--epochs",
-        1,
-        "--batch-size",
-        2,
-        "--max-steps-per-epoch",
-        1,
-        "--device",
-        "cpu",
-        "--model-options",
-        TINY_JAA_NET,
-        "--no-progress",
-        cwd=folder,
-    )
+    data = make_data(folder / "data")
+    train(tiny_config(data, folder / "runs" / "jaa", epochs=1, max_steps_per_epoch=1))
     return folder
-
-
-def test_synth_writes_a_bp4d_tree_and_prepare_caches_it(work):
-    assert (work / "data" / "AUCoding").is_dir() and (work / "data" / "2D+3D").is_dir()
-    assert (work / "data" / "aufacs_cache" / "cache.json").is_file()
-
-
-def test_preview_draws_a_picture(work):
-    aufacs("preview", "--out", "grid.png", "--n", 2, "--subjects", 2, "--tasks", 1, cwd=work)
-    assert (work / "grid.png").stat().st_size > 1000
-
-
-def test_audit_writes_its_tables(work):
-    result = aufacs("audit", "--data", "data", "--out", "audit", cwd=work)
-    assert "clean frames" in result.stdout
-    assert (work / "audit" / "clean.csv").is_file()
-
-
-def test_train_writes_a_run_with_absolute_paths(work):
-    config = json.loads((work / "runs" / "jaa" / "config.json").read_text())
-    assert Path(config["data"]).is_absolute() and Path(config["out"]).is_absolute()
-    assert (work / "runs" / "jaa" / "checkpoints" / "epoch_001.pt").is_file()
-
-
-def test_evaluate_scores_every_saved_epoch(work):
-    result = aufacs("evaluate", "--run", "runs/jaa", "--device", "cpu", "--no-progress", cwd=work)
-    assert "mean_f1" in result.stdout
-    summary = pd.read_csv(work / "runs" / "jaa" / "evaluation_summary.csv")
-    assert list(summary["epoch"]) == [1]
-
-
-def test_predict_tables_the_faces_of_a_photo(work):
-    photo = next((work / "data" / "2D+3D").rglob("*.jpg"))
-    result = aufacs(
-        "predict",
-        "--run",
-        "runs/jaa",
-        photo,
-        "--out",
-        "faces.csv",
-        "--device",
-        "cpu",
-        "--threads",
-        1,
-        "--no-progress",
-        cwd=work,
-    )
-    assert "rows to faces.csv" in result.stdout
-    assert len(pd.read_csv(work / "faces.csv")) >= 1
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,9 @@ from pathlib import Path
 import nbformat
 import papermill
 import pytest
+from conftest import SMOKE_STUDY
 
-from aufacs.report.study import NOTEBOOKS, StudyConfig, run_study, study_plan
+from aufacs.report.study import NOTEBOOKS, StudyConfig, study_plan
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 PATHS = [NOTEBOOK_DIR / f"{name}.ipynb" for name in NOTEBOOKS]
@@ -156,18 +157,28 @@ def test_papermill_lists_the_typed_parameters_of_a_notebook():
 
 @pytest.fixture(scope="session")
 def smoke(tmp_path_factory) -> tuple[StudyConfig, Path]:
-    """The whole workbook at the smoke size: (its configuration, its report folder)."""
+    """The whole workbook at the smoke size, run as docs/workbook.md shows it (a subprocess in
+    a fresh folder, on one thread): (its configuration, its report folder)."""
     root = tmp_path_factory.mktemp("study")
+    command = [*SMOKE_STUDY.split()[1:], "--notebooks", str(NOTEBOOK_DIR), "--threads", "1"]
+    result = subprocess.run(
+        [sys.executable, "-m", "aufacs.cli", *command],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
     config = StudyConfig(
         name="smoke",
         size="smoke",
-        data=root / "data",
+        data=root / "data" / "synthetic",
         reports=root / "reports",
         runs=root / "runs",
         notebooks=NOTEBOOK_DIR,
         threads=1,
     )
-    return config, run_study(config)
+    return config, root / "reports" / "smoke"
 
 
 def test_the_study_writes_an_executed_notebook_and_html_per_report(smoke):
