@@ -69,7 +69,6 @@ MENTIONS = {
 }
 #: Example paths and placeholders of the documents -> paths in the user's folder.
 PLACES = [
-    ("--out DIR", "--out audit"),
     ("/path/to/BP4D", "data/bp4d"),
     ("/data/BP4D", "data/bp4d"),
     ("DIR", "data/bp4d"),
