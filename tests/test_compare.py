@@ -16,21 +16,11 @@ from aufacs.core.config import save_config
 from aufacs.core.errors import AufacsError
 from aufacs.data.prepare import PrepareConfig, prepare
 from aufacs.data.synthetic import SynthConfig, generate_synthetic
+from aufacs.data.synthetic.planning import DEFECT_FIELDS
 from aufacs.engine.config import TrainConfig
 from aufacs.engine.runs import fold_split
 
-NO_DEFECTS = {
-    k: 0
-    for k in (
-        "missing_images",
-        "unlabelled_images",
-        "unknown_label_rows",
-        "truncated_images",
-        "missing_landmarks",
-        "nan_landmarks",
-        "duplicate_frames",
-    )
-}
+NO_DEFECTS = dict.fromkeys(DEFECT_FIELDS.values(), 0)
 
 
 def write_run(folder: Path, model: str, data: Path, cache, probs: dict[int, np.ndarray]) -> Path:
@@ -126,16 +116,26 @@ def test_every_run_gets_a_mean_row_whose_interval_holds_its_mean(runs):
     assert ((means["low"] <= means["f1"]) & (means["f1"] <= means["high"])).all()
 
 
-def test_the_wide_table_shows_f1_with_its_interval_per_au(runs):
-    wide = compare.wide_table(compare.per_au_table(runs, "last", n_boot=20), "f1")
-    assert re.fullmatch(r"\d\.\d\d \[\d\.\d\d, \d\.\d\d\]", wide.loc["AU1", "eac_net"])
+@pytest.mark.parametrize("value", ["f1", "accuracy"])
+def test_the_wide_table_shows_f1_and_accuracy_with_their_intervals_per_au(runs, value):
+    wide = compare.wide_table(compare.per_au_table(runs, "last", n_boot=20), value)
+    cell = r"\d\.\d\d\d \[\d\.\d\d\d, \d\.\d\d\d\]"
+    assert re.fullmatch(cell, wide.loc["AU1", "eac_net"])
     assert wide.index[-1] == "mean" and list(wide.columns) == ["jaa_net", "eac_net"]
+
+
+def test_accuracy_has_a_subject_bootstrap_interval_around_it(runs):
+    table = compare.per_au_table(runs, "last", n_boot=200)
+    assert (table["accuracy_low"] <= table["accuracy"] + 1e-12).all()
+    assert (table["accuracy"] <= table["accuracy_high"] + 1e-12).all()
+    assert table["subjects"].nunique() == 1 and table["subjects"].iloc[0] >= 2
 
 
 def test_a_perfect_run_minus_an_inverted_one_is_a_clear_positive_difference(runs):
     paired = compare.paired_table(runs, "last", n_boot=200)
     row = paired.iloc[0]
     assert row["pair"] == "jaa_net - eac_net" and row["low"] > 0
+    assert list(paired.columns) == compare.PAIRED_COLUMNS and row["p_holm"] >= row["p_value"]
 
 
 def test_the_baseline_table_ends_with_the_mean_row(runs):
@@ -160,7 +160,8 @@ def test_comparison_notes_put_the_perfect_run_above_the_baseline(runs):
     baseline = compare.baseline_table(runs["jaa_net"])
     notes = compare.comparison_notes(per_au, baseline, compare.paired_table(runs, n_boot=50))
     assert notes[0].startswith("jaa_net: mean F1") and "is above the majority" in notes[0]
-    assert "a clear difference" in notes[-1]
+    assert "a difference that holds after correcting" in notes[-1]
+    assert "Holm-corrected p = " in notes[-1] and " test subjects resampled" in notes[-1]
     assert any(n.startswith("jaa_net has the highest mean F1") for n in notes)
 
 
@@ -209,3 +210,23 @@ def test_the_training_report_publishes_epochs_loss_and_time(runs):
 def test_the_epoch_report_publishes_each_runs_best_epoch(runs):
     metrics = compare.best_metrics(runs)
     assert metrics["jaa_net best epoch"] == 2 and metrics["eac_net best epoch"] == 1
+
+
+def paired_row(low: float, high: float, p_holm: float) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"pair": "a - b", "difference": 0.05, "low": low, "high": high, "p_value": p_holm / 3}]
+    ).assign(p_holm=p_holm, subjects=4)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "p_holm", "holds"),
+    [(0.01, 0.09, 0.01, True), (-0.01, 0.09, 0.03, False), (0.01, 0.09, 0.108, False)],
+)
+def test_a_difference_is_called_one_only_when_it_survives_the_correction(
+    runs, low, high, p_holm, holds
+):
+    per_au = compare.per_au_table(runs, "last", n_boot=20)
+    baseline = compare.baseline_table(runs["jaa_net"])
+    note = compare.comparison_notes(per_au, baseline, paired_row(low, high, p_holm))[-1]
+    assert ("holds after correcting" in note) is holds and "clear" not in note
+    assert "4 test subjects" in note and "1 comparison," in note

@@ -14,6 +14,7 @@ import pytest
 from aufacs.analysis.heatmaps import HeatmapSet
 from aufacs.core.errors import AufacsError
 from aufacs.data.synthetic import SynthConfig
+from aufacs.data.synthetic.planning import DEFECT_FIELDS
 from aufacs.report.workbook import ensure_data, galleries, initialisation_note, train_config
 
 
@@ -60,18 +61,7 @@ def test_real_data_must_exist_where_the_study_looks(tmp_path):
 
 
 def test_the_synthetic_data_set_is_generated_once_and_then_reused(tmp_path, capsys):
-    no_defects = dict.fromkeys(
-        (
-            "missing_images",
-            "unlabelled_images",
-            "unknown_label_rows",
-            "truncated_images",
-            "missing_landmarks",
-            "nan_landmarks",
-            "duplicate_frames",
-        ),
-        0,
-    )
+    no_defects = dict.fromkeys(DEFECT_FIELDS.values(), 0)
     tiny = SynthConfig(subjects=2, tasks=1, frames_per_task=2, **no_defects)
     ensure_data(tmp_path, "synthetic", tiny)
     ensure_data(tmp_path, "synthetic", tiny)
