@@ -2,8 +2,9 @@
 
 Subcommands: ``synth`` (generate the synthetic data set), ``preview`` (a picture of it),
 ``audit`` (the data-cleaning report), ``prepare`` (audit + aligned-crop cache), ``train``,
-``evaluate``, ``predict`` (your photos and videos), ``study`` (everything on the embedded
-default). Under ``torchrun``: ``torchrun --nproc_per_node=N -m aufacs.cli train ...``.
+``evaluate``, ``predict`` (your photos and videos), ``import`` (published weights as a run),
+``study`` (everything on the embedded default). Under ``torchrun``:
+``torchrun --nproc_per_node=N -m aufacs.cli train ...``.
 """
 
 from __future__ import annotations
@@ -89,6 +90,14 @@ def _predict(args: argparse.Namespace) -> None:
     print(f"{len(table)} rows{where}")
 
 
+def _import(args: argparse.Namespace) -> None:
+    from aufacs.engine.published import ImportConfig, import_weights
+
+    config = config_from_args(ImportConfig, args)
+    run = import_weights(dataclasses.replace(config, weights=tuple(args.weights)))
+    print(f"run folder: {run}")
+
+
 def _study(args: argparse.Namespace) -> None:
     from aufacs.core.config import load_config
     from aufacs.report.study import StudyConfig, describe_study, run_study
@@ -110,6 +119,22 @@ def _add(
     parser = subparsers.add_parser(name, help=help_text, description=help_text)
     parser.set_defaults(handler=handler)
     return parser
+
+
+def _add_import(subparsers: argparse._SubParsersAction) -> None:
+    from aufacs.engine.published import ImportConfig
+
+    imported = _add(
+        subparsers, "import", "make a run folder of published weights, to evaluate or use", _import
+    )
+    imported.add_argument(
+        "weights",
+        nargs="+",
+        type=Path,
+        metavar="WEIGHTS",
+        help="JAA-Net's six .pth files or their folder, or one ME-GraphAU or aufacs weight file",
+    )
+    add_config_arguments(imported, ImportConfig, exclude=("weights",))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("inputs", nargs="+", metavar="PATH", help="images, folders or videos")
     add_config_arguments(predict, PredictConfig, exclude=("paths",))
 
+    _add_import(subparsers)
     study = _add(subparsers, "study", "run the study on the embedded default", _study)
     study.add_argument("--config", type=Path, help="JSON file of study settings")
     study.add_argument(

@@ -158,7 +158,9 @@ def official_generate_map(
                 grid[h, w] = max(value, grid[h, w])
 
 
-def official_initial_maps(landmarks: torch.Tensor, aus: tuple[int, ...], map_size: int):
+def official_initial_maps(
+    landmarks: torch.Tensor, aus: tuple[int, ...], map_size: int, crop_size: int = 176
+):
     """Official ``AlignNet.forward`` map drawing: (B, 98) interleaved predicted landmarks ->
     (B, N, M, M) CPU maps, sample by sample via numpy; shared regions are copied."""
     maps = torch.zeros(landmarks.size(0), len(aus), map_size, map_size)
@@ -174,7 +176,7 @@ def official_initial_maps(landmarks: torch.Tensor, aus: tuple[int, ...], map_siz
                 continue
             shift = float(region.offset) * ruler
             centres = [(xs[p], ys[p] + shift) for p in (region.first, region.second)]
-            official_generate_map(maps[i, k], 176, 0.14, 0.56, centres)
+            official_generate_map(maps[i, k], crop_size, 0.14, 0.56, centres)
             drawn[region] = k
     return maps
 
@@ -241,30 +243,35 @@ def official_groups(modules: Sequence[nn.Module], refine: nn.Module) -> list[dic
 
 
 class OfficialJAANet(nn.Module):
-    """The six official modules of JAA-Net v1 at the official sizes (crop 176, unit 8)."""
+    """The six official modules of JAA-Net v1, at the official sizes (crop 176, unit 8) by
+    default; other sizes scale the layers as aufacs's ``crop_size`` and ``unit_dim`` do."""
 
-    def __init__(self, aus: tuple[int, ...] = BP4D_AUS) -> None:
+    def __init__(
+        self, aus: tuple[int, ...] = BP4D_AUS, crop_size: int = 176, unit_dim: int = 8
+    ) -> None:
         super().__init__()
-        self.aus = aus
-        n = len(aus)
+        self.aus, self.crop_size, u = aus, crop_size, unit_dim
+        n, features = len(aus), 20 * unit_dim * (crop_size // 32) ** 2
         self.region_learning = nn.Sequential(
-            OfficialRegionLayer(3, 32),
+            OfficialRegionLayer(3, 4 * u),
             nn.MaxPool2d(2),
-            OfficialRegionLayer(32, 64),
+            OfficialRegionLayer(4 * u, 8 * u),
             nn.MaxPool2d(2),
         )
-        self.align_feat = official_feature_extractor(64, 8)
-        self.align_output = nn.Sequential(nn.Linear(4000, 512), nn.Linear(512, 98))
-        self.refine = nn.ModuleList(official_refine_branch(8) for _ in range(n))
-        self.local_branches = nn.ModuleList(official_feature_extractor(64, 8) for _ in range(n))
-        self.global_au_feat = official_feature_extractor(64, 8)
-        self.au_net = nn.Sequential(nn.Linear(12000, 512), nn.Linear(512, 2 * n))
+        self.align_feat = official_feature_extractor(8 * u, u)
+        self.align_output = nn.Sequential(nn.Linear(features, 64 * u), nn.Linear(64 * u, 98))
+        self.refine = nn.ModuleList(official_refine_branch(u) for _ in range(n))
+        self.local_branches = nn.ModuleList(official_feature_extractor(8 * u, u) for _ in range(n))
+        self.global_au_feat = official_feature_extractor(8 * u, u)
+        self.au_net = nn.Sequential(nn.Linear(3 * features, 64 * u), nn.Linear(64 * u, 2 * n))
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         region = self.region_learning(image)
         align_feat = self.align_feat(region)
         landmarks = self.align_output(align_feat.view(align_feat.size(0), -1))
-        initial = official_initial_maps(landmarks, self.aus, 52)
+        initial = official_initial_maps(
+            landmarks, self.aus, self.crop_size // 4 + 8, self.crop_size
+        )
         refined = torch.cat(
             [branch(initial.detach()[:, i : i + 1]) for i, branch in enumerate(self.refine)], 1
         )

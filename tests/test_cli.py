@@ -126,6 +126,18 @@ def test_predict_on_a_file_that_is_no_image_is_refused(work, tmp_path, content):
     assert not (tmp_path / "faces.csv").exists()
 
 
+def test_import_refuses_a_file_that_holds_no_weights(work, tmp_path):
+    fake = tmp_path / "au_net_5.pth"
+    fake.write_text("these are not weights")
+    out = tmp_path / "run"
+    arguments = ("--data", "data", "--kind", "synthetic", "--out", out)
+    result = aufacs("import", fake, *arguments, cwd=work, check=False)
+    refused(result, "au_net_5.pth is not a weight file that torch can read")
+    result = aufacs("import", tmp_path / "nothing.pth", *arguments, cwd=work, check=False)
+    refused(result, "nothing.pth does not exist")
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("command", ["audit", "prepare"])
 def test_a_missing_data_folder_or_unknown_kind_is_refused(work, tmp_path, command):
     extra = ["--out", tmp_path / "audit"] if command == "audit" else []

@@ -58,6 +58,10 @@ RUN_ELSEWHERE = {
     SMOKE_STUDY: "tests/test_notebooks.py's smoke fixture runs it as a subprocess",
     "python -m aufacs.data.synthetic.proof": "tests/test_synthetic.py measures the same "
     "learnability and locality",
+    "aufacs import": "tests/test_published.py imports official-layout JAA-Net and ME-GraphAU "
+    "files written from the reference modules (the published files are not in the repository)",
+    "aufacs evaluate --run runs/published_": "tests/test_published.py evaluates imported runs "
+    "from the command line against the reference models' outputs",
 }
 #: Inline code in prose that names a command or an option rather than a line to type.
 MENTIONS = {

@@ -22,9 +22,13 @@ from aufacs.models.jaa_net import (
 )
 from aufacs.models.losses import attention_refine_loss, au_softmax_loss, dice_loss, landmark_loss
 from benchmarks.official_jaa_net import (
+    OFFICIAL_AU_WEIGHTS,
+    OfficialJAANet,
     PerCellReference,
     copy_slice,
+    load_official,
     official_feature_extractor,
+    official_loss,
     official_refine_branch,
 )
 
@@ -271,6 +275,24 @@ def test_forward_rejects_an_image_of_the_wrong_size():
 
 
 # --- loss and training ------------------------------------------------------------------------
+
+
+def test_default_loss_is_the_official_pytorch_codes_with_its_batch_dice():
+    """The default Dice is the official PyTorch code's batch ratio (``dice="batch"``): the
+    default model's loss equals the official-layout reference's, whose ``util.py`` loops
+    divide one batch ratio by B."""
+    model = tiny().train()
+    assert model.config.dice == "batch"
+    reference = OfficialJAANet(crop_size=32, unit_dim=1).train()
+    load_official(reference.layout(), model)
+    batch = make_batch(4)
+    weights = torch.tensor(OFFICIAL_AU_WEIGHTS, dtype=torch.float32)
+    total, parts = model.loss(model(batch), batch, weights)
+    expected = official_loss(reference(batch["image"]), batch, weights)
+    torch.testing.assert_close(total, expected, rtol=1e-5, atol=1e-6)
+    per_sample = tiny(dice="per_sample")
+    _, caffe = per_sample.loss(per_sample(batch), batch, weights)
+    assert caffe["au_dice"] < parts["au_dice"]
 
 
 @pytest.mark.parametrize("dice", ["per_sample", "batch"])

@@ -116,6 +116,23 @@ def test_batched_model_equals_the_naive_reference(stage, mode):
         torch.testing.assert_close(output.edge_logits, expected_edges, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_a_float64_stage2_model_computes_its_edge_batch_norm_in_float64(mode):
+    """The edge BatchNorm's closed form runs in float64 in a float64 model (float32 would
+    leave differences near 1e-7), so gradient checks in float64 hold to float64 accuracy."""
+    reference, model = reference_and_model(2)
+    reference.double().train(mode == "train")
+    gnn = reference.head.gnn  # its incidence matrices are plain attributes
+    gnn.start, gnn.end = gnn.start.double(), gnn.end.double()
+    model.double().train(mode == "train")
+    image = tiny_batch(size=96)["image"].double()
+    expected_prob, expected_edges = reference(image)
+    output = model({"image": image})
+    assert output.edge_logits.dtype == torch.float64
+    torch.testing.assert_close(output.au_prob, expected_prob, atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(output.edge_logits, expected_edges, atol=1e-10, rtol=1e-10)
+
+
 def gradient_probe(prob: torch.Tensor, edge_logits: torch.Tensor | None) -> torch.Tensor:
     """A scalar that gives every output element its own gradient."""
     probe = (prob * torch.linspace(-1.0, 1.0, prob.shape[1])).sum()

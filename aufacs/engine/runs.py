@@ -26,6 +26,8 @@ from aufacs.models import AUModel, build_model, model_options
 CONFIG_FILE = "config.json"
 ITERATIONS_FILE = "iterations.csv"
 EPOCHS_FILE = "epochs.csv"
+#: Where published weights imported as a run came from (:mod:`aufacs.engine.published`).
+PROVENANCE_FILE = "provenance.json"
 #: The lock a training process holds on its run folder (:mod:`aufacs.core.locks`).
 LOCK_FILE = ".aufacs.lock"
 
@@ -62,6 +64,11 @@ def _check_out_folder(out: Path, model: str) -> None:
         raise AufacsError(
             f"output folder {out} is not empty and holds no training run ({CONFIG_FILE}); "
             "choose a new folder"
+        )
+    if (out / PROVENANCE_FILE).is_file():
+        raise AufacsError(
+            f"output folder {out} holds published weights imported with `aufacs import`, "
+            "which have no optimiser state to resume; train into a new folder"
         )
     previous = load_run_config(out)
     if previous.model != model:

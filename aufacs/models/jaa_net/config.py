@@ -8,8 +8,9 @@ from aufacs.core.aus import BP4D_AUS, NUM_LANDMARKS
 from aufacs.core.errors import AufacsError
 from aufacs.models.attention import JAA_AU_CENTRES
 
-#: Dice loss variants: the paper's / Caffe's per-sample mean, or the PyTorch code's batch ratio.
-DICE_VARIANTS: tuple[str, ...] = ("per_sample", "batch")
+#: Dice loss variants: the official PyTorch code's batch ratio (``util.dice_loss``, the default),
+#: or the per-sample mean of the paper and the Caffe release (``dice_coef_loss_layer.cpp``).
+DICE_VARIANTS: tuple[str, ...] = ("batch", "per_sample")
 #: How the per-AU branches run (see :class:`aufacs.models.jaa_net.branches.BranchStack`).
 BRANCH_SCHEDULES: tuple[str, ...] = ("auto", "grouped", "per_branch")
 
@@ -22,6 +23,8 @@ class JAANetConfig:
     unit u (region features have 8u channels). ``spatial_ratio`` and ``fill_coeff``: the
     initial attention's ROI half-size ratio and Manhattan decay (ζ, ξ of the paper).
     Loss: E = λ_au·(E_softmax + E_dice) + λ_land·E_align + (λ_refine / grad_enhance)·E_r.
+    ``dice``: ``"batch"`` (default; the official PyTorch code, which the seed replication ran)
+    or ``"per_sample"`` (the paper and the Caffe release; see docs/departures.md).
     """
 
     aus: tuple[int, ...] = BP4D_AUS
@@ -32,7 +35,7 @@ class JAANetConfig:
     lambda_land: float = 0.5
     lambda_refine: float = 2e-4
     grad_enhance: float = 2.0
-    dice: str = "per_sample"
+    dice: str = "batch"
     branch_schedule: str = "auto"
     spatial_ratio: float = 0.14
     fill_coeff: float = 0.56

@@ -171,7 +171,7 @@ def build_jaa_net(
     lambda_land: float = 0.5,
     lambda_refine: float = 2e-4,
     grad_enhance: float = 2.0,
-    dice: str = "per_sample",
+    dice: str = "batch",
     aus: Sequence[int] | None = None,
     branch_schedule: str = "auto",
 ) -> JAANet:
@@ -181,11 +181,11 @@ def build_jaa_net(
     output order. ``crop_size``: input side in pixels, a multiple of 16, at least 32 (official
     176). ``unit_dim``: channel unit (official 8). ``num_landmarks``: must be 49 (the attention
     rules index the 49-point scheme). ``lambda_*``, ``grad_enhance``: loss weights (see
-    :meth:`JAANet.loss`). ``dice``: ``"per_sample"`` (paper, Caffe) or ``"batch"`` (the
-    PyTorch code's batch ratio divided by B). ``branch_schedule``: how the per-AU branches
-    run, ``"auto"`` (per branch on CPU, grouped elsewhere), ``"grouped"`` or
-    ``"per_branch"``; the function and the parameters are the same (see
-    :class:`~aufacs.models.jaa_net.branches.BranchStack`).
+    :meth:`JAANet.loss`). ``dice``: ``"batch"`` (default: the official PyTorch code's batch
+    ratio divided by B) or ``"per_sample"`` (the paper and the Caffe release).
+    ``branch_schedule``: how the per-AU branches run, ``"auto"`` (per branch on CPU, grouped
+    elsewhere), ``"grouped"`` or ``"per_branch"``; the function and the parameters are the
+    same (see :class:`~aufacs.models.jaa_net.branches.BranchStack`).
     """
     config = JAANetConfig(
         aus=default_aus(num_aus, aus),

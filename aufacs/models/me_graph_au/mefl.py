@@ -64,12 +64,13 @@ def _token_mean_batch_norm(
     Closed forms per edge (b, i, j), with A = attention[b, i, j], P = values[b, i]:
     mean_t z = (mean_t A) P and Σ_t |z_t|² = Σ (A ⊙ A G) with G = P Pᵀ (Tk x Tk). Every
     value is first shifted by the per-target mean s_i of P (rows of A sum to 1, so z shifts
-    by the same s_i), which keeps E[z²] - E[z]² free of cancellation. Computed in float32
-    with autocast off.
+    by the same s_i), which keeps E[z²] - E[z]² free of cancellation. Computed with autocast
+    off, in float32 or, in a float64 model, in float64.
     """
     batch, num_nodes, _, tokens, channels = *attention.shape[:4], values.shape[-1]
+    dtype = torch.promote_types(torch.promote_types(attention.dtype, values.dtype), torch.float32)
     with torch.autocast(device_type=values.device.type, enabled=False):
-        attention, values = attention.float(), values.float()
+        attention, values = attention.to(dtype), values.to(dtype)
         shift = values.detach().mean(dim=(0, 2, 3), keepdim=True)  # (1, N, 1, 1) per target
         centred = values - shift
         token_mean = attention.mean(dim=-2) @ centred  # (B, N, N, C), shifted by s_i
