@@ -211,8 +211,9 @@ def test_gallery_has_one_axes_per_sample_and_au_up_to_max_aus():
     images = np.zeros((2, 8, 8, 3), np.uint8)
     maps = np.zeros((2, 5, 4, 4))
     figure = heatmap_gallery(images, maps, (1, 2, 4, 6, 7), probs=np.full((2, 5), 0.7), max_aus=3)
-    assert len(figure.axes) == 2 * 3
+    assert len(figure.axes) == 2 * 3 + 1  # and the colour bar
     assert figure.axes[1].get_title() == "AU2 p=0.70"
+    assert figure.axes[0].get_title() == "face 1: AU1 p=0.70"
 
 
 def test_gallery_refuses_maps_that_do_not_fit_the_images():

@@ -94,3 +94,18 @@ def test_paired_difference_detects_a_better_model(predictions):
     assert result["difference"] > 0.3
     assert result["low"] > 0
     assert result["p_value"] < 0.05
+
+
+def test_holm_multiplies_the_smallest_p_value_by_the_number_of_tests_and_stays_monotone():
+    assert metrics.holm([0.01, 0.04, 0.03]).tolist() == pytest.approx([0.03, 0.06, 0.06])
+    assert metrics.holm([0.036, 0.2, 0.5]).tolist() == pytest.approx([0.108, 0.4, 0.5])
+    assert metrics.holm([0.9, 0.8]).tolist() == pytest.approx([1.0, 1.0])
+
+
+def test_the_bootstrap_gives_accuracy_intervals_and_counts_the_subjects(predictions):
+    prob, target = predictions
+    subjects = np.repeat([f"S{i}" for i in range(10)], 20)
+    result = metrics.bootstrap_mean_f1(prob, target, subjects, n_boot=200)
+    assert result["accuracy_low"] <= result["mean_accuracy"] <= result["accuracy_high"]
+    assert result["per_au_accuracy_low"].shape == result["per_au_low"].shape
+    assert result["subjects"] == 10

@@ -9,6 +9,7 @@ cells: a misspelt parameter, and a notebook started from the wrong folder.
 from __future__ import annotations
 
 import ast
+import html
 import json
 import re
 import statistics
@@ -21,14 +22,15 @@ import papermill
 import pytest
 from conftest import SMOKE_STUDY
 
+from aufacs.report.pages import offline_problems
 from aufacs.report.study import NOTEBOOKS, StudyConfig, study_plan
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 PATHS = [NOTEBOOK_DIR / f"{name}.ipynb" for name in NOTEBOOKS]
 #: Parameters that name folders, relative to the notebook's folder by default.
 FOLDER_PARAMETERS = ("DATA_ROOT", "OUT_DIR", "RUN_DIR", "RUN", "RUN_DIRS")
-#: What the study turns off in batch runs (widgets), unlike a notebook opened in JupyterLab.
-BATCH_ONLY = ("PROGRESS", "BROWSER")
+#: What the study turns off in batch runs (progress widgets), unlike a notebook in JupyterLab.
+BATCH_ONLY = ("PROGRESS",)
 
 
 def code_cells(path: Path) -> list[nbformat.NotebookNode]:
@@ -239,3 +241,81 @@ def test_the_comparison_report_labels_the_published_numbers_as_literature(smoke)
     _, folder = smoke
     page = (folder / "05_compare_models.html").read_text()
     assert "literature value (published, real BP4D)" in page
+
+
+def table_cells(page: str) -> list[str]:
+    """The text of every table cell of an HTML page."""
+    cells = re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", page, flags=re.S)
+    return [html.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in cells]
+
+
+#: What no table of a report may print: a missing value as pandas writes it, or a Python repr.
+RAW = re.compile(r"^(nan|NaN|<NA>|NaT|None|True|False)$|^[{\[]'|^<[\w.]+ object|^\{\d")
+
+
+def test_every_report_opens_offline_and_holds_no_widget_view(smoke):
+    _, folder = smoke
+    for path in sorted(folder.glob("*.html")):
+        assert offline_problems(path.read_text()) == [], path.name
+
+
+def test_no_report_prints_nan_na_or_a_raw_python_value(smoke):
+    _, folder = smoke
+    for path in sorted(folder.glob("*.html")):
+        page = path.read_text()
+        raw = [cell for cell in table_cells(page) if RAW.search(cell)]
+        assert not raw, (path.name, raw[:5])
+        assert "&lt;IPython" not in page and "&lt;Figure size" not in page, path.name
+        assert "0%|" not in page, path.name  # a progress bar
+
+
+def browser_entries(page: str) -> list[dict]:
+    (data,) = re.findall(r'<script type="application/json">(.*?)</script>', page, flags=re.S)
+    return json.loads(data.replace("<\\/", "</"))["entries"]
+
+
+def test_the_heatmap_report_holds_a_browser_with_grad_cam_for_every_run(smoke):
+    _, folder = smoke
+    page = (folder / "04_heatmaps.html").read_text()
+    entries = browser_entries(page)
+    models = {e["model"] for e in entries}
+    assert models == {"jaa_net", "eac_net", "me_graph_au"}
+    assert models == {e["model"] for e in entries if e["method"] == "gradcam"}
+    assert {e["model"] for e in entries if e["method"] == "attention"} == {"jaa_net", "eac_net"}
+    images = [i for e in entries for face in e["faces"] for i in face["images"]]
+    assert images and all(i.startswith("data:image/jpeg;base64,") for i in images)
+    assert page.count('class="aufacs-browser"') == 1
+
+
+def test_the_browser_offers_every_saved_epoch_and_opens_on_the_last(smoke):
+    _, folder = smoke
+    page = (folder / "04_heatmaps.html").read_text()
+    entries = browser_entries(page)
+    offered = {(e["model"], e["method"]): set() for e in entries}
+    for e in entries:
+        offered[(e["model"], e["method"])].add(e["epoch"])
+    trained = {"jaa_net": {1, 2}, "eac_net": {1, 2}, "me_graph_au": {1}}  # the smoke preset
+    assert all(epochs == trained[model] for (model, _), epochs in offered.items())
+    assert "Math.max.apply(null, epochs)" in page
+
+
+def test_the_comparison_states_corrected_p_values_and_the_number_of_test_subjects(smoke):
+    _, folder = smoke
+    page = (folder / "05_compare_models.html").read_text()
+    assert "Holm-corrected p = " in page and "test subjects resampled" in page
+    assert "clear difference" not in page
+    assert "BP4D table" in page and "shared/spec" not in page
+
+
+def test_the_index_links_every_file_a_notebook_wrote_and_shows_readable_values(smoke):
+    _, folder = smoke
+    index = (folder / "index.html").read_text()
+    for name in ("data/clean.csv", "data/au_weights.csv", "own_photos/predictions.csv"):
+        assert f'href="{name}"' in index
+    assert not [cell for cell in table_cells(index) if RAW.search(cell)]
+    assert "=None" not in index and "=True" not in index
+
+
+def test_the_own_photos_report_says_the_model_learnt_from_synthetic_faces(smoke):
+    _, folder = smoke
+    assert "Trained on synthetic faces" in (folder / "06_own_photos.html").read_text()

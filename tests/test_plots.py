@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -154,12 +156,35 @@ def test_speed_bars_get_one_panel_per_device():
         {
             "model": ["a", "a", "a"],
             "runtime": "torch",
-            "device": ["cpu", "cpu", "H100"],
+            "device": [
+                "AMD EPYC 7B13 64-Core Processor",
+                "AMD EPYC 7B13 64-Core Processor",
+                "H100",
+            ],
+            "threads": [2, 2, 2],
             "batch_size": [1, 8, 1],
             "frames_per_s": [5.0, 20.0, 300.0],
         }
     )
-    assert [ax.get_title() for ax in plots.speed_bars(speed).axes] == ["cpu", "H100"]
+    axes = plots.speed_bars(speed).axes
+    assert [ax.get_title() for ax in axes] == ["CPU, 2 threads", "GPU"]
+    ticks = [t.get_text() for t in axes[0].get_yticklabels() if t.get_text()]
+    assert ticks and all(re.fullmatch(r"[\d.]+", t) for t in ticks)  # 10, not 10^1
+
+
+def test_epoch_axes_have_whole_epochs_only():
+    summary = pd.DataFrame({"epoch": [1, 2], "mean_f1": [0.2, 0.3], "mean_accuracy": [0.5, 0.6]})
+    figure = plots.epoch_curves({"a": summary})
+    figure.canvas.draw()
+    ticks = figure.axes[0].get_xticks()
+    assert all(float(t).is_integer() for t in ticks)
+
+
+def test_a_loss_part_equal_to_the_total_loss_is_not_drawn_twice():
+    log = iterations()
+    log = log[["epoch", "iteration", "step", "lr", "loss"]].assign(wa=log["loss"])
+    figure = plots.loss_curves(log)
+    assert [ax.get_title() for ax in figure.axes] == ["loss (its only part)"]
 
 
 def test_literature_values_are_drawn_beside_ours_and_labelled_as_such():

@@ -61,6 +61,13 @@ def test_the_plan_passes_absolute_paths_and_every_run_to_the_later_notebooks(tmp
     assert Path(steps[0].parameters["DATA_ROOT"]).is_absolute()
 
 
+def test_the_plan_turns_progress_bars_off_and_leaves_the_html_heatmap_browser_on(tmp_path):
+    steps = study_plan(config(tmp_path))
+    with_bars = {s.notebook for s in steps if s.parameters.get("PROGRESS") is False}
+    assert with_bars == {"01_data_cleaning", "02_train", "03_evaluate_epochs"}
+    assert all("BROWSER" not in s.parameters for s in steps)
+
+
 def test_every_notebook_gets_the_studys_threads(tmp_path):
     assert {s.parameters["THREADS"] for s in study_plan(config(tmp_path, threads=2))} == {2}
 

@@ -15,7 +15,8 @@ from aufacs.analysis.heatmaps import HeatmapSet
 from aufacs.core.errors import AufacsError
 from aufacs.data.synthetic import SynthConfig
 from aufacs.data.synthetic.planning import DEFECT_FIELDS
-from aufacs.report.workbook import ensure_data, galleries, initialisation_note, train_config
+from aufacs.report.maps import galleries
+from aufacs.report.workbook import ensure_data, initialisation_note, train_config
 
 
 def test_image_size_sets_each_models_own_size_option(tmp_path):

@@ -26,7 +26,7 @@ from aufacs.analysis.evaluate import (
     baseline_scores,
     load_predictions,
 )
-from aufacs.analysis.metrics import bootstrap_mean_f1, paired_f1_difference
+from aufacs.analysis.metrics import bootstrap_mean_f1, holm, paired_f1_difference
 from aufacs.core.aus import au_column
 from aufacs.core.errors import AufacsError
 from aufacs.engine.runs import EPOCHS_FILE, load_run_config
@@ -35,6 +35,12 @@ from aufacs.engine.runs import EPOCHS_FILE, load_run_config
 EPOCH_CHOICES: tuple[str, ...] = ("last", "best")
 #: How many AUs a note names as the cause of a gap.
 NOTE_AUS = 3
+#: Family-wise error rate of the paired comparisons (Holm p-values, Bonferroni intervals).
+FAMILY_ALPHA = 0.05
+#: Below this many test subjects, a note says that the subject bootstrap is rough.
+FEW_SUBJECTS = 10
+#: Columns of :func:`paired_table`.
+PAIRED_COLUMNS = ["pair", "difference", "low", "high", "p_value", "p_holm", "subjects"]
 
 Runs = Mapping[str, Path | str]
 
@@ -172,9 +178,9 @@ def per_au_table(
     runs: Runs, epoch: int | str = "last", *, n_boot: int = 1000, seed: int = 0
 ) -> pd.DataFrame:
     """Per run and AU: ``f1`` with its 95% bootstrap interval ``low`` / ``high`` (test
-    subjects resampled), ``accuracy``, ``epoch``; a row ``au == "mean"`` per run holds the
-    mean F1 with its interval and the mean accuracy. Columns ``model``, ``au``, ``epoch``,
-    ``f1``, ``low``, ``high``, ``accuracy``."""
+    subjects resampled), ``accuracy`` with its interval ``accuracy_low`` / ``accuracy_high``
+    (the same resamples), ``epoch`` and the number of test ``subjects``; a row
+    ``au == "mean"`` per run holds the means with their intervals."""
     tables = []
     for name, run in runs.items():
         number = chosen_epoch(run, epoch)
@@ -184,30 +190,31 @@ def per_au_table(
             predictions.prob, predictions.target, predictions.subject, n_boot=n_boot, seed=seed
         )
         per_au = scores[["au", "f1", "accuracy"]].assign(
-            low=interval["per_au_low"], high=interval["per_au_high"]
+            low=interval["per_au_low"],
+            high=interval["per_au_high"],
+            accuracy_low=interval["per_au_accuracy_low"],
+            accuracy_high=interval["per_au_accuracy_high"],
         )
         mean = {
             "au": "mean",
             "f1": interval["mean_f1"],
             "accuracy": scores["accuracy"].mean(),
-            "low": interval["low"],
-            "high": interval["high"],
+            **{k: interval[k] for k in ("low", "high", "accuracy_low", "accuracy_high")},
         }
         table = pd.concat([per_au.astype({"au": object}), pd.DataFrame([mean])])
-        tables.append(table.assign(model=name, epoch=number))
-    columns = ["model", "au", "epoch", "f1", "low", "high", "accuracy"]
+        tables.append(table.assign(model=name, epoch=number, subjects=interval["subjects"]))
+    columns = ["model", "au", "epoch", "f1", "low", "high", "accuracy", "accuracy_low"]
+    columns += ["accuracy_high", "subjects"]
     return pd.concat(tables, ignore_index=True)[columns]
 
 
 def wide_table(per_au: pd.DataFrame, value: str = "f1") -> pd.DataFrame:
     """``per_au`` as one row per AU (and ``mean``) and one column per run; cells
-    ``"0.61 [0.55, 0.66]"`` for F1 with its interval, or plain numbers for ``accuracy``."""
+    ``"0.610 [0.550, 0.660]"``: ``value`` (``f1`` or ``accuracy``) with its 95% interval."""
     table = per_au.assign(au=per_au["au"].map(lambda a: a if a == "mean" else au_column(a)))
-    if value == "f1":
-        cells = table.apply(lambda r: f"{r.f1:.2f} [{r.low:.2f}, {r.high:.2f}]", axis=1)
-        table = table.assign(cell=cells)
-    else:
-        table = table.assign(cell=table[value].round(3))
+    low, high = ("low", "high") if value == "f1" else (f"{value}_low", f"{value}_high")
+    cells = table.apply(lambda r: f"{r[value]:.3f} [{r[low]:.3f}, {r[high]:.3f}]", axis=1)
+    table = table.assign(cell=cells)
     wide = table.pivot(index="au", columns="model", values="cell")
     return wide.reindex(
         index=list(dict.fromkeys(table["au"])), columns=list(dict.fromkeys(table["model"]))
@@ -217,21 +224,32 @@ def wide_table(per_au: pd.DataFrame, value: str = "f1") -> pd.DataFrame:
 def paired_table(
     runs: Runs, epoch: int | str = "last", *, n_boot: int = 1000, seed: int = 0
 ) -> pd.DataFrame:
-    """Every pair of runs (A, B): ``pair`` ("A - B"), ``difference`` in mean F1, its 95%
-    paired-bootstrap interval ``low`` / ``high`` and ``p_value``; the same subject resample
-    is used for both runs of a pair."""
+    """Every pair of runs (A, B): ``pair`` ("A - B"), ``difference`` in mean F1, its paired
+    bootstrap interval ``low`` / ``high`` at family-wise 95% (Bonferroni: each at
+    1 - 0.05 / pairs), the bootstrap ``p_value``, ``p_holm`` (Holm-corrected over the pairs)
+    and the number of test ``subjects`` resampled; the same subject resample is used for
+    both runs of a pair."""
     predictions = _predictions(runs, epoch)
     if len(predictions) < 2:
-        return pd.DataFrame(columns=["pair", "difference", "low", "high", "p_value"])
+        return pd.DataFrame(columns=PAIRED_COLUMNS)
     _check_same_frames(predictions)
+    pairs = list(itertools.combinations(predictions, 2))
     rows = []
-    for a, b in itertools.combinations(predictions, 2):
+    for a, b in pairs:
         first, second = predictions[a], predictions[b]
         result = paired_f1_difference(
-            first.prob, second.prob, first.target, first.subject, n_boot=n_boot, seed=seed
+            first.prob,
+            second.prob,
+            first.target,
+            first.subject,
+            n_boot=n_boot,
+            seed=seed,
+            confidence=1 - FAMILY_ALPHA / len(pairs),
         )
         rows.append({"pair": f"{a} - {b}", **result})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.insert(5, "p_holm", holm(table["p_value"]))
+    return table[PAIRED_COLUMNS]
 
 
 def training_time_table(runs: Runs) -> pd.DataFrame:
@@ -280,8 +298,9 @@ def comparison_notes(
     per_au: pd.DataFrame, baseline: pd.DataFrame, paired: pd.DataFrame
 ) -> list[str]:
     """Sentences derived from the comparison: each run against the majority-class baseline,
-    the best run, the AUs each run does best, and which paired differences are clear (their
-    95% interval excludes zero)."""
+    the best run, the AUs each run does best, and each paired difference, called a
+    difference only where it survives the correction for multiple comparisons (Holm p-value
+    and family-wise interval)."""
     means = per_au[per_au["au"] == "mean"].set_index("model")
     majority = float(baseline.loc[baseline["au"] == "mean", "f1"].iloc[0])
     notes = []
@@ -290,8 +309,9 @@ def comparison_notes(
             "above" if row["low"] > majority else "overlaps" if row["f1"] > majority else "below"
         )
         notes.append(
-            f"{name}: mean F1 {row['f1']:.3f} [{row['low']:.3f}, {row['high']:.3f}] is "
-            f"{verdict} the majority-class baseline ({majority:.3f})"
+            f"{name}: mean F1 {row['f1']:.3f} [{row['low']:.3f}, {row['high']:.3f}] "
+            f"{'overlaps' if verdict == 'overlaps' else 'is ' + verdict} the majority-class "
+            f"baseline ({majority:.3f})"
             + (" (its interval reaches below it)." if verdict == "overlaps" else ".")
         )
     if len(means) > 1:
@@ -300,13 +320,31 @@ def comparison_notes(
         ahead = per[best] > per.drop(columns=best).max(axis=1)
         won = ", ".join(au_column(a) for a in per.index[ahead]) or "no AU alone"
         notes.append(f"{best} has the highest mean F1, and the best F1 of all runs on {won}.")
-    for row in paired.itertuples():
-        clear = row.low > 0 or row.high < 0
-        notes.append(
-            f"{row.pair}: {row.difference:+.3f} [{row.low:+.3f}, {row.high:+.3f}], "
-            + ("a clear difference." if clear else "not distinguishable with these test subjects.")
-        )
+    notes += [_paired_note(row, len(paired)) for row in paired.itertuples()]
     return notes
+
+
+def _paired_note(row, pairs: int) -> str:
+    """One paired difference in words: a difference only where the family-wise interval
+    excludes zero and the Holm-corrected p-value is below the family-wise level."""
+    holds = (row.low > 0 or row.high < 0) and row.p_holm < FAMILY_ALPHA
+    verdict = (
+        "a difference that holds after correcting for the comparisons."
+        if holds
+        else "not distinguishable with these test subjects."
+    )
+    few = (
+        f" With only {row.subjects} test subjects the subject bootstrap understates the "
+        "uncertainty: read this as indicative."
+        if row.subjects < FEW_SUBJECTS
+        else ""
+    )
+    return (
+        f"{row.pair}: mean F1 difference {row.difference:+.3f}, family-wise 95% interval "
+        f"[{row.low:+.3f}, {row.high:+.3f}], Holm-corrected p = {row.p_holm:.3f} "
+        f"({pairs} comparison{'s' if pairs > 1 else ''}, {row.subjects} test subjects "
+        f"resampled): {verdict}{few}"
+    )
 
 
 def above_baseline(per_au: pd.DataFrame, baseline: pd.DataFrame) -> dict[str, bool]:

@@ -6,9 +6,13 @@ fractions. They are not
 comparable with a run on the synthetic data set; the comparison notebook shows them in their
 own, labelled table.
 
-Sources (see ``shared/spec``): the ME-GraphAU README's BP4D table (ME-GraphAU ResNet-50,
-EAC-Net and JAA-Net rows), the JAA-Net ECCV 2018 paper (mean accuracy), and the seed's
-student replication of JAA-Net on a BP4D subset (``AU_pred_0.txt``: one row per epoch).
+Source (:data:`CITATIONS`): the BP4D table of the ME-GraphAU repository's README
+(CVI-SZU/ME-GraphAU, README.md, commit dda53cba), which lists the per-AU F1 of ME-GraphAU
+ResNet-50, EAC-Net and JAA-Net as their papers report them. That table gives no accuracy, and
+we show none: a mean accuracy quoted for JAA-Net elsewhere could not be traced to a table we
+could check. The seed's
+student replication of JAA-Net on a BP4D subset is unpublished: :func:`seed_epoch_table`
+keeps it for reference, and no report shows it as a literature value.
 """
 
 from __future__ import annotations
@@ -44,6 +48,12 @@ class Published:
         return tuple(float(value) / 100 for value in self.per_au_f1.split())
 
 
+#: Where the numbers come from, as a reader can look them up.
+CITATIONS: dict[str, str] = {
+    "me_graph_au": "ME-GraphAU repository README (github.com/CVI-SZU/ME-GraphAU, commit "
+    "dda53cba), BP4D table (F1 per AU, as published by each method's paper)",
+}
+
 #: Published BP4D results, keyed by the aufacs model name.
 PUBLISHED: dict[str, Published] = {
     "eac_net": Published(
@@ -52,16 +62,15 @@ PUBLISHED: dict[str, Published] = {
         per_au_f1="39.0 35.2 48.6 76.1 72.9 81.9 86.2 58.8 37.5 59.1 35.9 35.8",
         mean_f1=55.9,
         mean_accuracy=None,
-        source="ME-GraphAU README, BP4D table (EAC-Net row); its per-AU values average 55.6",
+        source=f"{CITATIONS['me_graph_au']}, EAC-Net row; its per-AU values average 55.6",
     ),
     "jaa_net": Published(
         method="JAA-Net (ECCV 2018)",
         model="jaa_net",
         per_au_f1="47.2 44.0 54.9 77.5 74.6 84.0 86.9 61.9 43.6 60.3 42.7 41.9",
         mean_f1=60.0,
-        mean_accuracy=78.4,
-        source="ME-GraphAU README, BP4D table (JAA-Net row); mean accuracy from the ECCV 2018 "
-        "paper as quoted in shared/spec/README.md",
+        mean_accuracy=None,
+        source=f"{CITATIONS['me_graph_au']}, JAA-Net row",
     ),
     "me_graph_au": Published(
         method="ME-GraphAU ResNet-50 (IJCAI 2022)",
@@ -69,14 +78,14 @@ PUBLISHED: dict[str, Published] = {
         per_au_f1="53.7 46.9 59.0 78.5 80.0 84.4 87.8 67.3 52.5 63.2 50.6 52.4",
         mean_f1=64.7,
         mean_accuracy=None,
-        source="ME-GraphAU README, BP4D table (ResNet-50 row)",
+        source=f"{CITATIONS['me_graph_au']}, ME-GraphAU ResNet-50 row",
     ),
 }
 
 #: The seed replication of JAA-Net on a BP4D subset (trained on F001-F022 and M001-M005,
 #: tested on M005-M018): epoch, mean F1, mean accuracy, mean landmark error (NME, fraction
 #: of the inter-ocular distance), failure rate (NME > 0.1).
-SEED_REPLICATION_SOURCE = "seed replication of JAA-Net, BP4D subset (AU_pred_0.txt)"
+SEED_REPLICATION_SOURCE = "seed study's replication of JAA-Net on a BP4D subset (unpublished)"
 _SEED_ROWS: tuple[tuple[int, float, float, float, float], ...] = (
     (1, 0.521639, 0.709132, 0.046760, 0.003956),
     (2, 0.527294, 0.775433, 0.044694, 0.002002),
@@ -104,7 +113,8 @@ def published(model: str) -> Published:
 
 def literature_table(models: list[str] | tuple[str, ...] | None = None) -> pd.DataFrame:
     """Published BP4D F1 per AU (columns AU1..AU24), ``mean_f1``, ``mean_accuracy`` (NaN
-    where not reported), ``source`` and ``label``; one row per method, indexed by model name.
+    where the source did not report it: shown as not reported), ``source`` (paper and
+    table) and ``label``; one row per method, indexed by model name.
     ``models``: which ones (default all), in that order."""
     chosen = list(PUBLISHED) if models is None else [published(m).model for m in models]
     rows = []

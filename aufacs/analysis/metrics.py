@@ -146,25 +146,43 @@ def bootstrap_mean_f1(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> dict[str, np.ndarray | float]:
-    """Bootstrap confidence interval of the mean F1, resampling ``groups`` (test subjects).
+    """Bootstrap confidence intervals of F1 and accuracy, resampling ``groups`` (test subjects).
 
     Each replicate draws as many subjects as there are, with replacement, and pools their
-    frames. Returns ``mean_f1`` (observed), ``low`` and ``high`` (percentile interval), and
-    ``per_au_low`` / ``per_au_high`` (N,).
+    frames. Returns ``mean_f1`` (observed), ``low`` and ``high`` (its percentile interval),
+    ``per_au_low`` / ``per_au_high`` (N,); the same for accuracy: ``mean_accuracy``,
+    ``accuracy_low``, ``accuracy_high``, ``per_au_accuracy_low`` / ``per_au_accuracy_high``;
+    and ``subjects``, the number of groups resampled.
     """
-    counts, _ = _group_counts(prob, target, groups, threshold)
+    counts, names = _group_counts(prob, target, groups, threshold)
     observed = Confusion.from_counts(counts.sum(axis=0))
-    replicate_f1 = _replicate_f1(counts, n_boot, seed)
+    replicates = _replicate_confusion(counts, n_boot, seed)
     alpha = (1 - confidence) / 2
-    per_au_low, per_au_high = np.quantile(replicate_f1, [alpha, 1 - alpha], axis=0)
-    low, high = np.quantile(replicate_f1.mean(axis=1), [alpha, 1 - alpha])
-    return {
-        "mean_f1": float(observed.f1.mean()),
-        "low": float(low),
-        "high": float(high),
-        "per_au_low": per_au_low,
-        "per_au_high": per_au_high,
-    }
+    result: dict[str, np.ndarray | float] = {"subjects": len(names)}
+    for prefix, values in (("", replicates.f1), ("accuracy_", replicates.accuracy)):
+        per_au_low, per_au_high = np.quantile(values, [alpha, 1 - alpha], axis=0)
+        low, high = np.quantile(values.mean(axis=1), [alpha, 1 - alpha])
+        result |= {
+            f"{prefix}low": float(low),
+            f"{prefix}high": float(high),
+            f"per_au_{prefix}low": per_au_low,
+            f"per_au_{prefix}high": per_au_high,
+        }
+    result["mean_f1"] = float(observed.f1.mean())
+    result["mean_accuracy"] = float(observed.accuracy.mean())
+    return result
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjustment of ``p_values`` for multiple comparisons: the family-wise
+    error stays at the level a corrected p-value is compared with (capped at 1, monotone)."""
+    p = np.asarray(p_values, dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum(stepped, 1.0)
+    return adjusted
 
 
 def paired_f1_difference(
@@ -181,10 +199,12 @@ def paired_f1_difference(
     """Paired comparison of two models on the same test frames: mean F1 of A minus B.
 
     The same subject resample is applied to both models in each replicate. Returns the
-    observed ``difference``, its percentile interval ``low``/``high`` and ``p_value``: the
-    two-sided bootstrap share of replicates on the other side of zero.
+    observed ``difference``, its percentile interval ``low``/``high`` at ``confidence``,
+    ``p_value``: the two-sided bootstrap share of replicates on the other side of zero (as
+    ``(1 + count) / (1 + n_boot)``, so never exactly zero), and
+    ``subjects``: the number of groups resampled.
     """
-    counts_a, _ = _group_counts(prob_a, target, groups, threshold)
+    counts_a, names = _group_counts(prob_a, target, groups, threshold)
     counts_b, _ = _group_counts(prob_b, target, groups, threshold)
     f1_a = Confusion.from_counts(counts_a.sum(axis=0)).f1.mean()
     f1_b = Confusion.from_counts(counts_b.sum(axis=0)).f1.mean()
@@ -193,12 +213,14 @@ def paired_f1_difference(
     ).mean(axis=1)
     alpha = (1 - confidence) / 2
     low, high = np.quantile(difference, [alpha, 1 - alpha])
-    below, above = (difference <= 0).mean(), (difference >= 0).mean()
+    # (1 + count) / (1 + replicates): a bootstrap p-value is never exactly zero
+    below, above = (difference <= 0).sum(), (difference >= 0).sum()
     return {
         "difference": float(f1_a - f1_b),
         "low": float(low),
         "high": float(high),
-        "p_value": float(min(1.0, 2 * min(below, above))),
+        "p_value": float(min(1.0, 2 * (min(below, above) + 1) / (n_boot + 1))),
+        "subjects": len(names),
     }
 
 
@@ -215,10 +237,15 @@ def _group_counts(
 
 def _replicate_f1(counts: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     """F1 per AU of ``n_boot`` group resamples: (n_boot, N)."""
+    return _replicate_confusion(counts, n_boot, seed).f1
+
+
+def _replicate_confusion(counts: np.ndarray, n_boot: int, seed: int) -> Confusion:
+    """Confusion counts per AU of ``n_boot`` group resamples: arrays (n_boot, N)."""
     rng = np.random.default_rng(seed)
     n_groups = counts.shape[0]
     draws = rng.integers(0, n_groups, size=(n_boot, n_groups))
     multiplicity = np.zeros((n_boot, n_groups), dtype=np.int64)
     np.add.at(multiplicity, (np.arange(n_boot)[:, None], draws), 1)
     pooled = np.einsum("bg,gnk->bnk", multiplicity, counts)
-    return Confusion.from_counts(pooled).f1
+    return Confusion.from_counts(pooled)

@@ -120,10 +120,11 @@ def heatmap_gallery(
     labels: np.ndarray | None = None,
     *,
     max_aus: int = 12,
+    per_row: int = 6,
     alpha: float = 0.45,
 ) -> Figure:
-    """A static grid of overlays: one row per sample, one column per AU (the first
-    ``max_aus`` of ``aus``).
+    """A static grid of overlays: each sample's AUs (the first ``max_aus`` of ``aus``) in rows
+    of at most ``per_row``, so that titles stay readable, and a colour bar of the map scale.
 
     ``images`` (S, H, W, 3) uint8 RGB; ``maps`` (S, N, h, w) in [0, 1]; ``probs`` and
     ``labels`` (S, N) add each cell's probability and ground truth to its title.
@@ -135,16 +136,35 @@ def heatmap_gallery(
             f"maps must be (S, N, h, w) with S = {len(images)} images and N = {len(aus)} AUs, "
             f"got shape {maps.shape}"
         )
-    columns = min(len(aus), max_aus)
-    figure = Figure(figsize=(1.6 * columns, 1.8 * len(images)), layout="constrained")
-    grid = figure.subplots(len(images), columns, squeeze=False)
-    for s, row in enumerate(grid):
-        for n, ax in enumerate(row):
+    shown = min(len(aus), max_aus)
+    columns = min(shown, per_row)
+    rows_per_sample = -(-shown // columns)
+    figure = Figure(figsize=(1.9 * columns + 1, 2.1 * len(images) * rows_per_sample))
+    figure.set_layout_engine("constrained")
+    grid = figure.subplots(len(images) * rows_per_sample, columns, squeeze=False)
+    for s in range(len(images)):
+        for n in range(rows_per_sample * columns):
+            ax = grid[s * rows_per_sample + n // columns, n % columns]
+            if n >= shown:
+                ax.set_axis_off()
+                continue
             overlay(images[s], maps[s, n], ax=ax, alpha=alpha)
             prob = None if probs is None else float(probs[s][n])
             label = None if labels is None else float(labels[s][n])
-            ax.set_title(_cell_title(aus[n], prob, label), fontsize=8)
+            title = _cell_title(aus[n], prob, label)
+            ax.set_title(title if n else f"face {s + 1}: {title}", fontsize=10)
+    _colour_bar(figure, grid)
     return figure
+
+
+def _colour_bar(figure: Figure, axes: np.ndarray) -> None:
+    """The scale of the heatmap colours, beside ``axes``."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    scale = ScalarMappable(norm=Normalize(0.0, 1.0), cmap=HEATMAP_CMAP)
+    bar = figure.colorbar(scale, ax=axes, shrink=0.5, aspect=30, pad=0.02)
+    bar.set_label("map value (0: ignored, 1: most attended)", fontsize=9)
 
 
 def sample_figure(heatmaps: HeatmapSet, sample: int, au_index: int) -> Figure:

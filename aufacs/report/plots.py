@@ -17,6 +17,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from aufacs.core.aus import au_column
 from aufacs.core.errors import AufacsError
@@ -36,6 +37,26 @@ def _message(text: str) -> Figure:
     ax.text(0.5, 0.5, text, ha="center", va="center")
     ax.set_axis_off()
     return figure
+
+
+def _integer_ticks(ax: Axes) -> None:
+    """Ticks at whole numbers only on the x axis (epochs)."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _loss_parts(iterations: pd.DataFrame) -> list[str]:
+    """The loss columns of ``iterations.csv`` (after ``lr``), leaving out a part that equals
+    the total loss (a model whose loss has one part would draw the same curve twice)."""
+    parts = [c for c in iterations.columns if c not in ("epoch", "iteration", "step", "lr")]
+    if "loss" not in parts:
+        return parts
+    total = iterations["loss"].to_numpy(dtype=float)
+    return [
+        p
+        for p in parts
+        if p == "loss"
+        or not np.allclose(iterations[p].to_numpy(dtype=float), total, equal_nan=True)
+    ]
 
 
 def _au_columns(table: pd.DataFrame) -> list[str]:
@@ -127,7 +148,7 @@ def crop_grid(images: np.ndarray, titles: Sequence[str], columns: int = 6) -> Fi
 def loss_curves(iterations: pd.DataFrame, title: str = "") -> Figure:
     """One panel per loss part of ``iterations.csv`` (columns after ``lr``): the loss per
     iteration, its rolling mean over :data:`SMOOTHING` iterations, and epoch boundaries."""
-    parts = [c for c in iterations.columns if c not in ("epoch", "iteration", "step", "lr")]
+    parts = _loss_parts(iterations)
     if not parts:
         raise AufacsError("the iteration log has no loss column; expected iterations.csv")
     figure = _figure(min(4 * len(parts), 16), 3)
@@ -139,7 +160,7 @@ def loss_curves(iterations: pd.DataFrame, title: str = "") -> Figure:
         ax.plot(iterations["step"], smooth, color="tab:blue")
         for start in starts:
             ax.axvline(start, color="gray", linewidth=0.6, linestyle=":")
-        ax.set_title(part)
+        ax.set_title("loss (its only part)" if len(parts) == 1 else part)
         ax.set_xlabel("iteration (dotted: new epoch)")
     figure.suptitle(title or "Training loss and its parts")
     return figure
@@ -152,10 +173,18 @@ def loss_curves_by_run(iterations: Mapping[str, pd.DataFrame]) -> Figure:
     for ax, (name, table) in zip(
         figure.subplots(1, len(iterations), squeeze=False)[0], iterations.items(), strict=True
     ):
-        epoch = (table["step"] - 1) / table.groupby("epoch")["step"].transform("size")
-        ax.plot(epoch, table["loss"].rolling(SMOOTHING, min_periods=1).mean())
+        # the end of an epoch's last iteration is at the epoch's number
+        epoch = (
+            table["epoch"]
+            - 1
+            + table["iteration"] / table.groupby("epoch")["iteration"].transform("max")
+        )
+        smooth = table["loss"].rolling(SMOOTHING, min_periods=1).mean()
+        ax.plot(epoch, smooth, marker="o" if len(table) < 5 else None)
+        ax.set_xlim(0, max(1.0, float(epoch.max())))
         ax.set_title(name)
         ax.set_xlabel("epoch")
+        _integer_ticks(ax)
         ax.set_ylabel("loss (smoothed)")
     return figure
 
@@ -183,6 +212,7 @@ def epoch_curves(summaries: Mapping[str, pd.DataFrame], baseline: float | None =
         f1.axhline(baseline, color="gray", linestyle="--", label="majority baseline")
     for ax, name in ((f1, "mean F1"), (accuracy, "mean accuracy")):
         ax.set_xlabel("epoch")
+        _integer_ticks(ax)
         ax.set_ylabel(name)
         ax.set_ylim(0, 1)
         ax.legend(fontsize=8)
@@ -264,7 +294,7 @@ def paired_differences(differences: pd.DataFrame) -> Figure:
     ax.axvline(0, color="gray", linestyle="--")
     ax.set_yticks(positions, differences["pair"])
     ax.invert_yaxis()
-    ax.set_xlabel("difference in mean F1 (A - B), 95% paired bootstrap interval")
+    ax.set_xlabel("difference in mean F1 (A - B), family-wise 95% paired bootstrap interval")
     return figure
 
 
@@ -278,9 +308,23 @@ def speed_bars(speed: pd.DataFrame) -> Figure:
         label = rows["runtime"] + ", batch " + rows["batch_size"].astype(str)
         sns.barplot(rows.assign(setting=label), x="model", y="frames_per_s", hue="setting", ax=ax)
         ax.set_yscale("log")
-        ax.set_title(device)
-        ax.set_ylabel("frames per second")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
+        ax.set_title(_device_title(device, rows))
+        ax.set_ylabel("frames per second (log scale)")
+        ax.legend(fontsize=7)
     return figure
+
+
+def _device_title(device: str, rows: pd.DataFrame) -> str:
+    """``"CPU, 4 threads"`` or ``"GPU"``: the kind of device, not its model string (which
+    the speed table keeps)."""
+    gpu = ("cuda", "gpu", "nvidia", "tesla", "radeon", "instinct", "rtx", "h100", "a100", "h200")
+    kind = "GPU" if any(word in str(device).lower() for word in gpu) else "CPU"
+    if kind == "CPU" and "threads" in rows and rows["threads"].notna().any():
+        threads = int(rows["threads"].dropna().iloc[0])
+        return f"CPU, {threads} thread{'s' if threads > 1 else ''}"
+    return kind
 
 
 def ours_and_literature(ours: pd.DataFrame, literature: pd.DataFrame) -> Figure:

@@ -8,13 +8,15 @@
 3. ``03_evaluate_epochs``, ``04_heatmaps`` and ``05_compare_models`` on all the runs,
 4. ``06_own_photos`` with the JAA-Net run (else the first run) on the demo face,
 
-writing ``<reports>/<name>/<report>.ipynb`` (the executed notebook) and ``.html`` (nbconvert's
-HTMLExporter), ``study.json`` (configuration, seconds and metrics of each report) and
-``index.html`` linking them. Runs go to ``<runs>/<name>/<model>``. A notebook that fails
-stops the study with :class:`AufacsError` naming it; its partial executed notebook and HTML
-are kept, as are the reports before it, and the index says what ran. Widgets need a live
-kernel, and a cell that draws them can hang nbclient's batch execution now and then
-(jupyter/nbclient#312), so the study turns the heatmap browser and the progress bars off.
+writing ``<reports>/<name>/<report>.ipynb`` (the executed notebook) and ``.html`` (a page
+that opens offline: :func:`aufacs.report.pages.export_html`), ``study.json`` (configuration,
+seconds and metrics of each report) and ``index.html`` linking them. Runs go to
+``<runs>/<name>/<model>``. A notebook that fails stops the study with :class:`AufacsError`
+naming it; its partial executed notebook and HTML are kept, as are the reports before it,
+and the index says what ran. Widgets need a live kernel, and a cell that draws them can hang
+nbclient's batch execution now and then (jupyter/nbclient#312), so the study turns the
+progress bars off; the heatmap browser it shows is plain HTML and JavaScript
+(:mod:`aufacs.report.browser`).
 
 One study at a time writes a reports folder (a lock, see :func:`run_study`); every notebook
 gets the study's ``THREADS`` (None: :func:`default_threads`, announced once).
@@ -46,6 +48,7 @@ from aufacs.engine.device import (
 from aufacs.engine.runs import LOCK_FILE
 from aufacs.models import available_models
 from aufacs.report.index import write_index
+from aufacs.report.pages import export_html
 from aufacs.report.presets import PRESETS, ModelPlan, Preset
 from aufacs.report.workbook import METRICS_MIME
 
@@ -166,6 +169,7 @@ def _cleaning_step(config: StudyConfig, preset: Preset, data: Path, reports: Pat
         "SYNTH_FRAMES": synth.frames_per_task,
         "SEED": config.seed,
         "OUT_DIR": str(reports / "data"),
+        "PROGRESS": False,
     }
     return Step("01_data_cleaning", "01_data_cleaning", parameters)
 
@@ -196,13 +200,12 @@ def _steps_on_the_runs(
     folders = [str(run) for run in runs.values()]
     # the own-photos demo prefers JAA-Net, which predicts its own landmarks
     own_photos_run = runs.get("jaa_net", next(iter(runs.values())))
-    evaluation = {"RUN_DIRS": folders, "DEVICE": config.device}
+    evaluation = {"RUN_DIRS": folders, "DEVICE": config.device, "PROGRESS": False}
     heatmaps = {
         "RUN_DIRS": folders,
         "N_SAMPLES": preset.heatmap_samples,
         "SCORE_SAMPLES": preset.score_samples,
         "DEVICE": config.device,
-        "BROWSER": False,
     }
     comparison = {
         "RUN_DIRS": folders,
@@ -315,18 +318,6 @@ def run_step(step: Step, notebooks: Path, out: Path) -> StepResult:
     export_html(executed)
     metrics = published_metrics(executed) if status == "ok" else {}
     return StepResult(step, status, seconds, metrics, error)
-
-
-def export_html(notebook: Path) -> Path:
-    """Render an executed notebook to ``<notebook>.html`` beside it (images embedded)."""
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    node = nbformat.read(notebook, as_version=4)
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(node)
-    path = notebook.with_suffix(".html")
-    path.write_text(body, encoding="utf-8")
-    return path
 
 
 def published_metrics(notebook: Path) -> dict[str, Any]:

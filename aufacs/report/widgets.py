@@ -10,9 +10,9 @@ in their AUs)::
 
 The controls are a model and an epoch dropdown, a sample slider and an AU dropdown; each
 change redraws :func:`aufacs.inference.explain.sample_figure` with a title naming the
-selection. Widgets need a live kernel: static HTML reports show
-:func:`aufacs.inference.explain.heatmap_gallery` instead. Tests drive the browser by setting
-the controls' ``value`` and reading :attr:`HeatmapBrowser.figure`.
+selection. Widgets need a live kernel, so the workbook shows
+:mod:`aufacs.report.browser` instead, which works in the HTML reports as well. Tests drive
+the browser by setting the controls' ``value`` and reading :attr:`HeatmapBrowser.figure`.
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ another.
 - ``01_data_cleaning``: :func:`ensure_data`, :func:`clean_data`, :func:`crop_examples` and
   :func:`write_clean_data`;
 - ``02_train``: :func:`train_config`, :func:`initialisation_note` and :func:`run_settings`;
-- ``04_heatmaps``: :func:`heatmap_sets`, :func:`galleries` and :func:`attention_scores`;
-- ``05_compare_models``: :func:`speed_of_runs`.
+- ``04_heatmaps``: :mod:`aufacs.report.maps` and the browser, :mod:`aufacs.report.browser`;
+- ``05_compare_models``: :func:`speed_of_runs`;
+- ``06_own_photos``: :func:`training_data_note`.
 
 Runs are opened with :class:`aufacs.engine.runs.LoadedRun`. Notebooks run with their own folder
 as the working directory; the study (:mod:`aufacs.report.study`) passes absolute paths, and
@@ -25,25 +26,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
-from aufacs.analysis.heatmaps import HeatmapSet, attention_mass_inside, heatmap_set
 from aufacs.analysis.speed import speed_table
 from aufacs.core.aus import au_column
 from aufacs.core.console import say
 from aufacs.core.errors import AufacsError
 from aufacs.data.audit import audit
 from aufacs.data.cache import AlignedCache
-from aufacs.data.dataset import AlignedFaceDataset
 from aufacs.data.prepare import PrepareConfig, Prepared, prepare, read_dataset
 from aufacs.data.splits import custom_split
 from aufacs.data.stats import WEIGHT_SCHEMES, au_weights, occurrence_rates
-from aufacs.data.synthetic import SynthConfig, SynthManifest, SynthTruth, generate_synthetic
+from aufacs.data.synthetic import SynthConfig, SynthManifest, generate_synthetic
 from aufacs.engine.config import TrainConfig, check_config
-from aufacs.engine.device import to_device
 from aufacs.engine.runs import LoadedRun, load_run_config
 from aufacs.models import model_options
 from aufacs.report.inputs import found
+from aufacs.report.maps import spread_indices
+from aufacs.report.tables import cell
 
 #: MIME type of the metrics :func:`publish` writes into a notebook's output.
 METRICS_MIME = "application/json"
@@ -57,17 +56,19 @@ def publish(metrics: Mapping[str, Any]) -> None:
     from IPython.display import display
 
     plain = json.loads(json.dumps(dict(metrics), default=float))
-    text = "\n".join(f"{k}: {v}" for k, v in plain.items())
+    text = "\n".join(f"{k}: {cell(v)}" for k, v in plain.items())
     display({METRICS_MIME: plain, "text/plain": text}, raw=True)
 
 
 # --- 01_data_cleaning --------------------------------------------------------------------------
 
 
-def ensure_data(folder: Path | str, kind: str, synth: SynthConfig) -> None:
+def ensure_data(
+    folder: Path | str, kind: str, synth: SynthConfig, *, progress: bool = True
+) -> None:
     """Make sure ``folder`` holds a data set of ``kind``: for ``"synthetic"``, generate it with
     ``synth`` unless the folder already holds that configuration's; for real data sets, check
-    that the folder exists (:func:`aufacs.report.inputs.found`)."""
+    that the folder exists (:func:`aufacs.report.inputs.found`). ``progress``: a progress bar."""
     if kind != "synthetic":
         found(folder, f"{kind} data folder")
         return
@@ -79,7 +80,7 @@ def ensure_data(folder: Path | str, kind: str, synth: SynthConfig) -> None:
     except AufacsError:
         pass
     say(f"generating the synthetic data set in {folder.resolve()}")
-    generate_synthetic(folder, synth, overwrite=True)
+    generate_synthetic(folder, synth, overwrite=True, progress=progress)
 
 
 def clean_data(
@@ -90,17 +91,20 @@ def clean_data(
     size: int = 200,
     train_subjects: Sequence[str] = (),
     test_subjects: Sequence[str] = (),
+    progress: bool = True,
 ) -> Prepared:
     """Audit ``data`` and build its aligned-face cache (:func:`aufacs.data.prepare.prepare`).
 
     With ``train_subjects`` and ``test_subjects`` the returned audit checks that custom split
     (leakage, balance, rates) instead of fold ``fold``; training still uses the fold.
+    ``progress``: progress bars while reading, checking and aligning.
     """
-    prepared = prepare(PrepareConfig(data=Path(data), kind=kind, fold=fold, size=size))
+    config = PrepareConfig(data=Path(data), kind=kind, fold=fold, size=size)
+    prepared = prepare(config, progress=progress)
     if not train_subjects and not test_subjects:
         return prepared
     split = custom_split(train_subjects, test_subjects)
-    report = audit(read_dataset(Path(data), kind), split)
+    report = audit(read_dataset(Path(data), kind), split, progress=progress)
     return Prepared(report, prepared.cache)
 
 
@@ -125,15 +129,10 @@ def write_clean_data(prepared: Prepared, out: Path | str) -> pd.DataFrame:
     return weights
 
 
-def _spread_indices(count: int, n: int) -> np.ndarray:
-    """``n`` indices spread evenly over ``range(count)`` (all of them if fewer)."""
-    return np.unique(np.linspace(0, count - 1, min(n, count)).round().astype(int))
-
-
 def crop_examples(cache: AlignedCache, n: int = 12) -> tuple[np.ndarray, list[str]]:
     """``n`` aligned crops spread over the cache, (n, S, S, 3) uint8, and their titles
     (subject/task/frame and the AUs present)."""
-    rows = _spread_indices(len(cache), n)
+    rows = spread_indices(len(cache), n)
     table = cache.table.iloc[rows]
     labels = cache.labels[rows]
     titles = [
@@ -210,126 +209,28 @@ def initialisation_note(config: TrainConfig) -> str:
 
 
 def run_settings(run: Path | str) -> pd.DataFrame:
-    """The resolved training settings of a run (recipe defaults filled in), one per row."""
+    """The resolved training settings of a run (recipe defaults filled in), one per row, as
+    text (:func:`aufacs.report.tables.cell`: "–" for a setting left unset)."""
     config = load_run_config(run)
     values = {k: v for k, v in dataclasses.asdict(config).items() if k != "progress"}
-    return pd.DataFrame({"value": [str(v) for v in values.values()]}, index=list(values))
+    return pd.DataFrame({"value": [cell(v) for v in values.values()]}, index=list(values))
 
 
-# --- 04_heatmaps -------------------------------------------------------------------------------
+# --- 06_own_photos ----------------------------------------------------------------------------
 
 
-def _test_batch(
-    test: AlignedFaceDataset, n: int, device: torch.device
-) -> tuple[dict[str, torch.Tensor], np.ndarray]:
-    """``n`` items spread over the test set, as a batch on ``device``, and their indices."""
-    indices = _spread_indices(len(test), n)
-    return to_device(test[indices], device), indices
-
-
-def heatmap_sets(
-    runs: Mapping[str, Path | str],
-    *,
-    epochs: Sequence[int] | None = None,
-    n_samples: int = 4,
-    method: str = "auto",
-    device: str = "cpu",
-) -> dict[tuple[str, int], HeatmapSet]:
-    """``{(run name, epoch): HeatmapSet}`` of ``n_samples`` test frames (the same frames for
-    every run of one data set and fold), for ``epochs`` (None or empty: every saved epoch).
-    ``method``: ``"auto"`` (a model's own attention, else Grad-CAM), ``"attention"`` or
-    ``"gradcam"`` (see :mod:`aufacs.analysis.heatmaps`)."""
-    sets = {}
-    for name, folder in runs.items():
-        run = LoadedRun.open(folder, device)
-        batch, _ = _test_batch(run.test_set(), n_samples, run.device)
-        for epoch in run.saved_epochs(epochs or None):
-            model = run.load_epoch(epoch)
-            sets[(name, epoch)] = heatmap_set(model, batch, run.cache.aus.aus, method=method)
-    return sets
-
-
-def galleries(
-    collections: Sequence[Mapping[tuple[str, int], HeatmapSet]], epoch: int | None = None
-) -> dict[str, HeatmapSet]:
-    """One heatmap set per run and collection, at ``epoch`` (None: the run's last in the
-    collection), titled ``"<run>, epoch <e>: <method>"``, in the collections' order."""
-    chosen = {}
-    for sets in collections:
-        for name in dict.fromkeys(name for name, _ in sets):
-            computed = sorted(e for n, e in sets if n == name)
-            number = epoch if epoch is not None else computed[-1]
-            if number not in computed:
-                raise AufacsError(
-                    f"no heatmaps of {name} at epoch {number}; computed epochs: {computed}"
-                )
-            maps = sets[(name, number)]
-            chosen[f"{name}, epoch {number}: {maps.method}"] = maps
-    return chosen
-
-
-def region_masks(run: LoadedRun, test: AlignedFaceDataset, indices: np.ndarray) -> torch.Tensor:
-    """Ground-truth AU regions of the synthetic items ``indices`` of ``test`` (the run's test
-    set) on the model's input grid: (S, N, H, W) bool, resized and centre-cropped as the test
-    set crops the faces."""
-    rows = run.cache.table.iloc[test.rows[indices]]
-    truth = SynthTruth(run.config.data)
-    masks = truth.region_masks_for(
-        rows, aligned=True, size=run.cache.size, box_enlarge=run.cache.box_enlarge
-    )
-    masks = torch.as_tensor(masks).float()
-    source, crop = test.source_size, test.crop_size
-    if source != run.cache.size:
-        masks = F.interpolate(masks, size=(source, source), mode="nearest")
-    top = int(round((source - crop) / 2.0))
-    return masks[..., top : top + crop, top : top + crop] > 0.5
-
-
-def attention_scores(
-    runs: Mapping[str, Path | str],
-    *,
-    gradcam_for: Sequence[str] = (),
-    epoch: int | None = None,
-    n_samples: int = 48,
-    device: str = "cpu",
-) -> pd.DataFrame:
-    """Share of map mass inside each AU's ground-truth region, on synthetic data.
-
-    One row per run (its own maps: attention, or Grad-CAM without attention), one more per
-    run named in ``gradcam_for`` (Grad-CAM), and a last row ``uniform map`` (the region's
-    share of the image: what a map without preference scores); one column per AU. Each cell
-    averages :func:`aufacs.analysis.heatmaps.attention_mass_inside` over the ``n_samples``
-    test faces in which the AU is present (NaN if in none). ``epoch``: None for each run's
-    last. Runs on real data have no ground-truth regions: the table is then empty.
-    """
-    rows, uniform, columns = {}, None, []
-    for name, folder in runs.items():
-        run = LoadedRun.open(folder, device)
-        if run.config.kind != "synthetic":
-            say(f"{name} was trained on {run.config.kind} data, which has no AU regions")
-            continue
-        test = run.test_set()
-        batch, indices = _test_batch(test, n_samples, run.device)
-        model = run.load_epoch(epoch)
-        masks = region_masks(run, test, indices)
-        present = batch["au"].cpu() > 0
-        for method in ("auto", "gradcam") if name in gradcam_for else ("auto",):
-            maps = heatmap_set(model, batch, run.cache.aus.aus, method=method)
-            inside = attention_mass_inside(torch.as_tensor(maps.maps.astype(np.float32)), masks)
-            rows[f"{name} ({maps.method})"] = _masked_mean(inside, present)
-        uniform = _masked_mean(masks.float().mean(dim=(-2, -1)), present)
-        columns = [au_column(a) for a in run.cache.aus.aus]
-    if uniform is not None:
-        rows["uniform map"] = uniform
-    return pd.DataFrame(rows, index=columns, dtype=float).T
-
-
-def _masked_mean(values: torch.Tensor, keep: torch.Tensor) -> np.ndarray:
-    """Mean over samples of (S, N) ``values`` where ``keep`` (S, N) holds: (N,), NaN if none."""
-    kept = keep & ~values.isnan()
-    total = torch.where(kept, values, torch.zeros_like(values)).sum(dim=0)
-    count = kept.sum(dim=0)
-    return torch.where(count > 0, total / count.clamp_min(1), torch.nan).numpy()
+def training_data_note(run: Path | str) -> str:
+    """One sentence on the data the run's model learnt from, for wherever its predictions
+    are shown on real faces: a warning when that data was synthetic."""
+    config = load_run_config(run)
+    if config.kind == "synthetic":
+        return (
+            f"Trained on synthetic faces: this {config.model} run learnt from the generated "
+            f"SynthBP4D data set ({config.data}), not from photographs of people, so its AU "
+            "probabilities on a real face show how the pipeline works, not what the face does."
+        )
+    kind = (config.kind or "an unrecorded data set").upper()
+    return f"This {config.model} run was trained on {kind} ({config.data})."
 
 
 # --- 05_compare_models -------------------------------------------------------------------------

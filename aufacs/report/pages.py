@@ -1,0 +1,60 @@
+"""Executed notebooks rendered to self-contained HTML pages that open with the network off.
+
+nbconvert's ``lab`` template loads require.js, MathJax and mermaid from a CDN, and the widget
+manager too where a notebook holds widget state. The reports need none of them (no LaTeX, no
+diagrams, and the heatmap browser is plain HTML and JavaScript:
+:mod:`aufacs.report.browser`), so :func:`export_html` renders with a template that leaves
+those scripts out and embeds every image; :func:`offline_problems` names what in a page
+would still need the network or a kernel.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+#: A template that is nbconvert's ``lab`` template without any script from the network.
+OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+#: MIME type of a widget view: drawn only by a kernel, or by a page that embeds its state.
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+_EXTERNAL = re.compile(r"""<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*["']?(https?:)?//""")
+
+
+def export_html(notebook: Path) -> Path:
+    """Render an executed notebook to ``<notebook>.html`` beside it: images embedded, no
+    script from the network, and widget views (which need a kernel) left out."""
+    import jinja2
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    node = nbformat.read(notebook, as_version=4)
+    node.metadata.pop("widgets", None)
+    for cell in node.cells:
+        for output in cell.get("outputs", []):
+            output.get("data", {}).pop(WIDGET_VIEW, None)
+    exporter = HTMLExporter(
+        extra_loaders=[jinja2.DictLoader({"offline.html.j2": OFFLINE_TEMPLATE})],
+        template_file="offline.html.j2",
+        embed_images=True,
+    )
+    body, _ = exporter.from_notebook_node(node)
+    path = notebook.with_suffix(".html")
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def offline_problems(page: str) -> list[str]:
+    """What in an HTML page needs the network or a kernel: scripts, styles, images or frames
+    loaded from another host, and widget views; empty when the page is self-contained."""
+    problems = [f"loads {m.group(0)!r}" for m in _EXTERNAL.finditer(page)]
+    if WIDGET_VIEW in page:
+        problems.append("holds a widget view, which needs a kernel or embedded widget state")
+    if "@import url(" in page and "//" in page.split("@import url(", 1)[1][:12]:
+        problems.append("imports a style sheet from another host")
+    return problems
