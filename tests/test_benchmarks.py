@@ -35,6 +35,7 @@ RUNS = {
     "bench_epoch": "--out {tmp} --smoke --frames 8 --steps 1 --threads 1",
     "train_small": "--data {tmp}/data --out {tmp}/runs --models jaa_net --epochs 1 --smoke "
     "--threads 1",
+    "bench_predict": "--threads 1 --frames 3 --warmup 0 --repeats 1 --backends haar",
 }
 
 
@@ -152,6 +153,17 @@ def check_train_small(output: str, folder: Path) -> None:
     assert (folder / "runs" / "jaa_net" / "epochs.csv").is_file()
 
 
+def check_predict(output: str, folder: Path) -> None:
+    """Per pipeline, a positive rate and speed-up; stage times for the new pipelines."""
+    rows = [line.strip("|").split("|") for line in output.splitlines() if line.startswith("| haar")]
+    cells = {row[1].strip(): [cell.strip() for cell in row[2:]] for row in rows}
+    assert list(cells) == ["previous", "batched", "detect every 5"]
+    for name, row in cells.items():
+        assert number(row[2]) > 0 and row[3].endswith("x") and number(row[3]) > 0
+        assert all(number(cell) >= 0 for cell in row[4:]) if name != "previous" else True
+    assert "load average (1, 5, 15 min) after" in output
+
+
 CHECKS: dict[str, Callable[[str, Path], None]] = {
     "bench_jaa_step": check_jaa_step,
     "bench_megraph_step": check_megraph_step,
@@ -160,6 +172,7 @@ CHECKS: dict[str, Callable[[str, Path], None]] = {
     "bench_data_loading": check_data_loading,
     "bench_epoch": check_epoch,
     "train_small": check_train_small,
+    "bench_predict": check_predict,
 }
 
 

@@ -55,6 +55,11 @@ HAAR_SCALE_FACTOR = 1.1
 HAAR_MIN_NEIGHBORS = 5
 HAAR_MIN_SIZE = 30
 HAAR_CASCADE = "haarcascade_frontalface_default.xml"
+#: Per detector, the default minimum detection score (scores are on each detector's own scale).
+#: dlib: real faces score 1.1-2.2 (the astronaut, two astronauts side by side, the two BP4D
+#: fixture frames) while the astronaut's mission patch scores 0.045-0.063. Haar: the same real
+#: faces score 5.0-7.1.
+MIN_SCORE = {"dlib": 0.3, "haar": 1.0}
 
 #: Mean 49-point shape in JAA-Net's 200 x 200 aligned frame, 0-indexed pixels: the mean of the
 #: two rows of ``bp4d_sample/aligned_landmarks.txt`` in the shared fixtures (BP4D F001/T1 frames
@@ -114,20 +119,63 @@ def landmarks_available() -> bool:
 
 
 def detect_faces(
-    image_rgb: np.ndarray, *, backend: str = "auto", max_side: int = MAX_SIDE
+    image_rgb: np.ndarray,
+    *,
+    backend: str = "auto",
+    max_side: int = MAX_SIDE,
+    min_score: float | None = None,
 ) -> list[Face]:
-    """Every face in an image, largest box first; an empty list when there is none.
+    """Every face in an image scoring at least ``min_score``, largest box first; an empty list
+    when there is none.
 
     ``image_rgb``: (H, W, 3) uint8 RGB. ``backend``: ``"dlib"`` (boxes and 49 landmarks),
-    ``"haar"`` (boxes only) or ``"auto"`` (see :func:`resolve_backend`). Detection runs on
-    :func:`working_copy` ``(image_rgb, max_side)`` and the boxes are mapped back; dlib's
-    landmarks are then placed on the full-size image.
+    ``"haar"`` (boxes only) or ``"auto"`` (see :func:`resolve_backend`). ``min_score``: None
+    for the detector's default (:data:`MIN_SCORE`). Detection runs on :func:`working_copy`
+    ``(image_rgb, max_side)`` and the boxes are mapped back; dlib's landmarks are then placed
+    on the full-size image.
     """
+    image = _checked_image(image_rgb)
+    faces = detect_boxes(image, backend=backend, max_side=max_side, min_score=min_score)
+    return add_landmarks(image, faces)
+
+
+def detect_boxes(
+    image_rgb: np.ndarray,
+    *,
+    backend: str = "auto",
+    max_side: int = MAX_SIDE,
+    min_score: float | None = None,
+) -> list[Face]:
+    """:func:`detect_faces` without the landmarks: every face box scoring at least
+    ``min_score``, largest first, each with ``landmarks`` None."""
     image = _checked_image(image_rgb)
     chosen = resolve_backend(backend)
     small, scale = working_copy(image, max_side)
-    faces = _detect_dlib(image, small, scale) if chosen == "dlib" else _detect_haar(small, scale)
+    floor = min_score_of(chosen, min_score)
+    if chosen == "dlib":
+        boxes, scores = _dlib_boxes(small, scale)
+        faces = [Face(b, None, s, "dlib") for b, s in zip(boxes, scores, strict=True)]
+    else:
+        faces = _detect_haar(small, scale)
+    faces = [face for face in faces if face.score >= floor]
     return sorted(faces, key=lambda face: face.area, reverse=True)
+
+
+def add_landmarks(image_rgb: np.ndarray, faces: list[Face]) -> list[Face]:
+    """``faces`` of ``image_rgb`` with dlib's 49 landmarks (:func:`dlib_landmarks`) for those
+    the dlib detector found; Haar faces unchanged."""
+    return [
+        Face(face.box, dlib_landmarks(image_rgb, face.box), face.score, face.backend)
+        if face.backend == "dlib" and face.landmarks is None
+        else face
+        for face in faces
+    ]
+
+
+def min_score_of(backend: str, min_score: float | None) -> float:
+    """The minimum detection score in force: ``min_score``, or ``backend``'s default
+    (:data:`MIN_SCORE`) when None."""
+    return MIN_SCORE[backend] if min_score is None else float(min_score)
 
 
 def resolve_backend(backend: str) -> str:
@@ -221,23 +269,27 @@ def _dlib_models() -> tuple[object, object]:
     return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(_predictor_path()))
 
 
-def _detect_dlib(image: np.ndarray, small: np.ndarray, scale: np.ndarray) -> list[Face]:
-    """Faces with 49 landmarks: boxes found on ``small``, landmarks placed on ``image``."""
-    import dlib
-
-    detector, predictor = _dlib_models()
+def _dlib_boxes(small: np.ndarray, scale: np.ndarray) -> tuple[list[tuple], list[float]]:
+    """dlib's HOG face boxes on ``small`` as pixel edges of the source image, and their
+    scores."""
+    detector, _ = _dlib_models()
     rects, scores, _ = detector.run(small, DLIB_UPSAMPLE)
     edges = np.array(
         [(r.left(), r.top(), r.right() + 1, r.bottom() + 1) for r in rects], dtype=np.float64
     ).reshape(-1, 4)
     boxes = edges_to_source(edges, scale)
-    faces = []
-    for box, score in zip(boxes, scores, strict=True):
-        x0, y0, x1, y1 = np.round(box).astype(int)
-        shape = predictor(image, dlib.rectangle(x0, y0, x1 - 1, y1 - 1))
-        points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-        faces.append(Face(tuple(box.tolist()), to_49(points), float(score), "dlib"))
-    return faces
+    return [tuple(box.tolist()) for box in boxes], [float(score) for score in scores]
+
+
+def dlib_landmarks(image_rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """dlib's 68-point shape predictor in ``box`` (pixel edges) of ``image_rgb``, as the
+    49-point scheme: (49, 2) float64 pixels. Needs the landmarks extra."""
+    import dlib
+
+    _, predictor = _dlib_models()
+    x0, y0, x1, y1 = np.round(np.asarray(box, dtype=np.float64)).astype(int)
+    shape = predictor(image_rgb, dlib.rectangle(x0, y0, x1 - 1, y1 - 1))
+    return to_49(np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64))
 
 
 @cache

@@ -63,31 +63,43 @@ class FrameFaces:
     notes: list[str]
 
 
-def analyse_frame(predictor: Predictor, image: np.ndarray, backend: str) -> FrameFaces | None:
+def analyse_frame(
+    predictor: Predictor, image: np.ndarray, backend: str, min_score: float | None = None
+) -> FrameFaces | None:
     """Detect, align and predict every face of ``image`` (H, W, 3) uint8 RGB, longer side at
-    most :data:`MAX_SIDE` pixels, with detector ``backend`` (module docstring); None when it
-    has no face."""
-    faces = detect_faces(image, backend=backend, max_side=MAX_SIDE)
-    count = len(faces)
-    if not count:
+    most :data:`MAX_SIDE` pixels, with detector ``backend`` scoring at least ``min_score``
+    (None: the detector's default), as the module docstring says; None when it has no face."""
+    faces = detect_faces(image, backend=backend, max_side=MAX_SIDE, min_score=min_score)
+    if not faces:
         return None
+    points, sources, notes = alignment_points(predictor, image, faces)
+    output = predictor.forward(model_inputs(predictor, image, points).batch)
+    return FrameFaces(faces, points, sources, _probs(output), notes)
+
+
+def alignment_points(
+    predictor: Predictor, image: np.ndarray, faces: list[Face]
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """The landmarks (F, 49, 2) that the F ``faces`` of ``image`` are aligned with, where each
+    face's came from and its note (module docstring). For Haar boxes and JAA-Net this runs
+    the model once on the template crops."""
+    count = len(faces)
     if faces[0].landmarks is not None:
-        points = np.stack([face.landmarks for face in faces])
-        output = predictor.forward(model_inputs(predictor, image, points).batch)
-        return FrameFaces(faces, points, ["dlib"] * count, _probs(output), [""] * count)
+        return np.stack([face.landmarks for face in faces]), ["dlib"] * count, [""] * count
     template = np.stack([box_to_initial_landmarks(face.box) for face in faces])
+    if predictor.name != "jaa_net":
+        note = NOTES.get(predictor.name, HAAR_NOTE)
+        return template, ["template"] * count, [note] * count
     inputs = model_inputs(predictor, image, template)
     output = predictor.forward(inputs.batch)
     if output.landmarks is None:
-        note = NOTES.get(predictor.name, HAAR_NOTE)
-        return FrameFaces(faces, template, ["template"] * count, _probs(output), [note] * count)
+        return template, ["template"] * count, [HAAR_NOTE] * count
     predicted = inputs.to_image(output.landmarks.float().cpu().numpy())  # (F, 49, 2)
-    own = _plausible(predicted, template, np.array([face.box for face in faces]))
+    own = plausible(predicted, template, np.array([face.box for face in faces]))
     points = np.where(own[:, None, None], predicted, template)
-    output = predictor.forward(model_inputs(predictor, image, points).batch)
     sources = ["jaa_net" if ok else "template" for ok in own]
     notes = [NOTES["jaa_net"] if ok else IMPLAUSIBLE_NOTE for ok in own]
-    return FrameFaces(faces, points, sources, _probs(output), notes)
+    return points, sources, notes
 
 
 def _probs(output: AUOutput) -> np.ndarray:
@@ -95,7 +107,7 @@ def _probs(output: AUOutput) -> np.ndarray:
     return output.au_prob.float().cpu().numpy()
 
 
-def _plausible(points: np.ndarray, template: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+def plausible(points: np.ndarray, template: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Which faces' predicted landmarks (F, 49, 2) fit their boxes (F, 4): finite, with an
     inter-ocular distance within :data:`PLAUSIBLE_SCALE` of the template's and the middle of
     the eyes inside the box. Returns (F,) bool."""

@@ -127,3 +127,12 @@ def frame_count(path: str | Path, step: int = 1) -> int | None:
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     capture.release()
     return -(-count // step) if count > 0 else None
+
+
+def video_fps(path: str | Path, default: float = 25.0) -> float:
+    """The frame rate the container of video ``path`` states, or ``default`` when it states
+    none."""
+    capture = cv2.VideoCapture(str(path))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    return float(fps) if fps > 0 else default

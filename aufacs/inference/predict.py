@@ -10,12 +10,16 @@ training faces were (:mod:`aufacs.inference.predictor`) with the best landmarks 
 allows, and predicts it. Coordinates in the table are pixels of the source frame.
 
 **Columns.** ``source`` (the file), ``frame`` and ``time_s`` (videos: the 0-based frame index
-and its time in seconds; empty for photos), ``face`` (0-based, largest box first), ``backend``
-and ``score`` (the detector and its confidence), ``box_x0 box_y0 box_x1 box_y1`` (pixel
-edges), ``landmarks`` (where the points came from: ``dlib``, ``jaa_net`` or ``template``),
-``x0 y0 ... x48 y48`` (the 49 points the face was aligned with, 0-indexed pixels of the source
-frame), ``AU<n>_prob`` and ``AU<n>`` (probability and decision ``prob >= threshold``, 1 or 0)
-for each AU of the run, and ``note``.
+and its time in seconds; empty for photos), ``face`` (0-based, largest box first),
+``face_id`` (videos: the face's track, :mod:`aufacs.inference.tracking`; photos: ``face``),
+``backend`` and ``score`` (the detector and its confidence; faces scoring below
+``min_score`` are dropped, :data:`aufacs.inference.faces.MIN_SCORE`), ``box_x0 box_y0 box_x1
+box_y1`` (pixel edges), ``landmarks`` (where the points came from: ``dlib``, ``jaa_net`` or
+``template``), ``x0 y0 ... x48 y48`` (the 49 points the face was aligned with, 0-indexed
+pixels of the source frame), ``yaw pitch roll`` (head pose in degrees,
+:mod:`aufacs.inference.pose`), ``AU<n>_prob`` and ``AU<n>`` (probability and decision
+``prob >= threshold``, 1 or 0) for each AU of the run, and ``note``.
+:mod:`aufacs.inference.results` gives the long form and AU time courses.
 
 **Bad input.** A path that does not exist, or a file named on its own whose extension is
 neither an image's nor a video's, raises AufacsError before any work
@@ -25,16 +29,19 @@ unreadable video) and a frame without a face each give one row whose ``note`` sa
 the other files go on: one broken file in a folder of thousands does not lose the rest.
 ``backend="dlib"`` without the extra raises AufacsError with the one-line install command.
 
-**Videos.** Every ``step``-th frame is predicted. The returned frame's ``attrs["fps"]`` holds
-frames per second over all videos (decoding, detection and the model together) and
-``attrs["fps_by_source"]`` per video. ``smooth=W`` replaces each face's probabilities by a
-centred moving average over W predicted frames (fewer at the ends) and re-takes the
-decisions. A face track is the face's rank by box size in its frame, which is right for one
-person in view; with several people, boxes of similar size may swap ranks between frames.
+**Videos.** Every ``step``-th frame is predicted (:class:`aufacs.inference.video.VideoAnalyser`:
+detection every ``detect_every`` predicted frames, faces followed in between, ``batch_size``
+faces per forward pass). The returned frame's ``attrs["fps"]`` holds frames per second over
+all videos (decoding, detection and the model together), ``attrs["fps_by_source"]`` per video
+and ``attrs["stages"]`` the seconds of each stage over all videos. ``smooth=W`` replaces each
+face's probabilities by a centred moving average over W predicted frames of its track
+(``face_id``; fewer at the ends) and re-takes the decisions. ``overlay`` names a folder that
+gets each image, and each video as MP4, with the results drawn (:mod:`aufacs.inference.overlay`).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,11 +52,14 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from aufacs.core.aus import au_column
+from aufacs.core.console import say
 from aufacs.core.errors import AufacsError
+from aufacs.core.io import atomic_write
 from aufacs.data.table import LANDMARK_COLUMNS
 from aufacs.engine.device import THREADS_HELP, use_threads
+from aufacs.inference import overlay as drawing
 from aufacs.inference.faces import edges_to_source, rescale_points, resolve_backend, working_copy
-from aufacs.inference.frame import analyse_frame
+from aufacs.inference.frame import FrameFaces, analyse_frame
 from aufacs.inference.media import (
     frame_count,
     input_files,
@@ -57,12 +67,16 @@ from aufacs.inference.media import (
     is_video,
     iter_video_frames,
     load_image,
+    video_fps,
 )
+from aufacs.inference.pose import POSE_COLUMNS, head_pose
 from aufacs.inference.predictor import Predictor, load_predictor
+from aufacs.inference.results import NO_FACE, prob_columns, smooth_probabilities
+from aufacs.inference.results import summary_metrics as summary_metrics
+from aufacs.inference.video import VideoAnalyser, speed_attrs, speed_line
 
-NO_FACE = "no face found"
-#: Where a row comes from: file, video frame and time, face rank, detector and its score.
-ID_COLUMNS = ["source", "frame", "time_s", "face", "backend", "score"]
+#: Where a row comes from: file, video frame and time, face rank and track, detector, score.
+ID_COLUMNS = ["source", "frame", "time_s", "face", "face_id", "backend", "score"]
 #: Box columns, pixel edges in the source frame.
 BOX_COLUMNS = ["box_x0", "box_y0", "box_x1", "box_y1"]
 
@@ -86,10 +100,25 @@ class PredictConfig:
         default="auto",
         metadata={"help": "face detector: auto (dlib if the landmarks extra is there), dlib, haar"},
     )
+    min_score: float | None = field(
+        default=None,
+        metadata={"help": "least detection score of a face (default: dlib 0.3, haar 1.0)"},
+    )
     smooth: int = field(
         default=0, metadata={"help": "videos: moving-average window of probabilities (0: off)"}
     )
     step: int = field(default=1, metadata={"help": "videos: predict every step-th frame"})
+    detect_every: int = field(
+        default=1,
+        metadata={"help": "videos: detect faces every N-th predicted frame, follow them between"},
+    )
+    batch_size: int = field(
+        default=8, metadata={"help": "faces (of one or several frames) per model forward pass"}
+    )
+    overlay: Path | None = field(
+        default=None,
+        metadata={"help": "folder for each image and video (MP4) with the results drawn"},
+    )
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
     threshold: float = field(default=0.5, metadata={"help": "probability threshold of 'present'"})
     threads: int | None = field(default=None, metadata={"help": THREADS_HELP})
@@ -103,15 +132,11 @@ def output_columns(aus: Sequence[int]) -> list[str]:
         *BOX_COLUMNS,
         "landmarks",
         *LANDMARK_COLUMNS,
+        *POSE_COLUMNS,
         *prob_columns(aus),
         *[au_column(a) for a in aus],
         "note",
     ]
-
-
-def prob_columns(aus: Sequence[int]) -> list[str]:
-    """``AU<n>_prob`` for each AU."""
-    return [f"{au_column(a)}_prob" for a in aus]
 
 
 def predict_paths(config: PredictConfig) -> pd.DataFrame:
@@ -120,7 +145,15 @@ def predict_paths(config: PredictConfig) -> pd.DataFrame:
     An image file named in ``config.paths`` that cannot be decoded is refused before any
     work; one found inside a named folder gets a row that says why instead.
     """
-    _check_options(config.backend, config.step, config.smooth)
+    options = {
+        "backend": config.backend,
+        "min_score": config.min_score,
+        "step": config.step,
+        "smooth": config.smooth,
+        "detect_every": config.detect_every,
+        "batch_size": config.batch_size,
+    }
+    _check_options(**options)
     files = input_files(config.paths)
     for path in map(Path, config.paths):
         if path.is_file() and is_image(path):
@@ -129,8 +162,14 @@ def predict_paths(config: PredictConfig) -> pd.DataFrame:
     predictor = load_predictor(
         config.run, config.epoch, device=config.device, threshold=config.threshold
     )
-    options = {"backend": config.backend, "step": config.step, "smooth": config.smooth}
-    return predict_files(predictor, files, **options, out=config.out, progress=config.progress)
+    return predict_files(
+        predictor,
+        files,
+        **options,
+        out=config.out,
+        overlay=config.overlay,
+        progress=config.progress,
+    )
 
 
 def predict_files(
@@ -138,41 +177,56 @@ def predict_files(
     paths: Sequence[str | Path],
     *,
     backend: str = "auto",
-    step: int = 1,
-    smooth: int = 0,
     out: str | Path | None = None,
+    overlay: str | Path | None = None,
     progress: bool = True,
+    **options: object,
 ) -> pd.DataFrame:
     """The prediction table of the images and videos in ``paths`` (see
-    :func:`aufacs.inference.media.input_files`), also written to ``out`` as CSV unless None;
-    ``attrs`` carry the videos' frames per second (module docstring)."""
-    backend = _check_options(backend, step, smooth)
+    :func:`aufacs.inference.media.input_files`), also written to ``out`` as CSV unless None,
+    and drawn into folder ``overlay`` unless None. ``options``: ``min_score``, and for videos
+    ``step``, ``smooth``, ``detect_every``, ``batch_size`` (:func:`predict_video`). ``attrs``
+    carry the videos' frames per second and stage times (module docstring)."""
+    backend = _check_options(backend, **options)
     files = input_files(paths)
     tables, speeds = [], {}
     bar = tqdm(files, desc="predict", unit="file", disable=not progress or len(files) < 2)
     for path in bar:
+        drawn = None if overlay is None else drawing.overlay_path(overlay, path)
         if is_video(path):
-            options = {"backend": backend, "step": step, "smooth": smooth, "progress": progress}
-            table = predict_video(predictor, path, **options)
+            table = predict_video(
+                predictor, path, backend=backend, overlay=drawn, progress=progress, **options
+            )
             if table.attrs.get("frames"):
-                speeds[str(path)] = (table.attrs["frames"], table.attrs["seconds"])
+                speeds[str(path)] = table.attrs
         else:
-            table = _predict_image_file(predictor, path, backend)
+            min_score = options.get("min_score")
+            table = _predict_image_file(predictor, path, backend, min_score, drawn)
         tables.append(table)
     table = pd.concat(tables, ignore_index=True)
-    table.attrs = _speed_attrs(speeds)
+    table.attrs = speed_attrs(speeds)
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out, index=False)
+        with atomic_write(out) as handle:
+            table.to_csv(handle, index=False)
     return table
 
 
 def predict_image(
-    predictor: Predictor, image_rgb: np.ndarray, *, source: str = "image", backend: str = "auto"
+    predictor: Predictor,
+    image_rgb: np.ndarray,
+    *,
+    source: str = "image",
+    backend: str = "auto",
+    min_score: float | None = None,
 ) -> pd.DataFrame:
-    """The prediction table of one photo: (H, W, 3) uint8 RGB; ``source`` names it."""
-    backend = _check_options(backend)
-    return _table(predictor, _rows(predictor, image_rgb, source, backend))
+    """The prediction table of one photo: (H, W, 3) uint8 RGB; ``source`` names it; faces
+    scoring below ``min_score`` (None: the detector's default) are left out."""
+    backend = _check_options(backend, min_score)
+    image, factor = working_copy(image_rgb)
+    result = analyse_frame(predictor, image, backend, min_score)
+    ids = list(range(len(result.faces))) if result is not None else []
+    size = image_rgb.shape[1::-1]
+    return _table(predictor, _rows(predictor, result, ids, factor, size, source, backend))
 
 
 def predict_video(
@@ -180,119 +234,128 @@ def predict_video(
     path: str | Path,
     *,
     backend: str = "auto",
+    min_score: float | None = None,
     step: int = 1,
     smooth: int = 0,
+    detect_every: int = 1,
+    batch_size: int = 8,
+    overlay: str | Path | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
     """The prediction table of every ``step``-th frame of a video, smoothed over ``smooth``
-    frames if > 0. ``attrs``: ``frames`` predicted, ``seconds`` they took and ``fps``. An
-    unreadable video gives one row whose note says so."""
-    backend = _check_options(backend, step, smooth)
+    frames if > 0, faces detected every ``detect_every`` predicted frames and ``batch_size``
+    faces per forward pass (:mod:`aufacs.inference.video`); the predicted frames drawn into
+    MP4 file ``overlay`` unless None. ``attrs``: ``frames`` predicted, ``seconds`` they took,
+    ``fps`` and ``stages`` (seconds per stage). An unreadable video gives one row whose note
+    says so."""
+    backend = _check_options(backend, min_score, step, smooth, detect_every, batch_size)
     path = Path(path)
     try:
         frames = iter_video_frames(path, step=step)
     except AufacsError as error:
         return _table(predictor, [_empty_row(str(path), backend, str(error))])
+    analyser = VideoAnalyser(predictor, backend, min_score, detect_every, batch_size)
     total = frame_count(path, step)
-    bar = tqdm(frames, path.name, total, leave=False, unit="frame", disable=not progress)
-    rows, count = [], 0
-    start = time.perf_counter()
-    for index, time_s, image in bar:
-        rows += _rows(predictor, image, str(path), backend, frame=(index, time_s))
-        count += 1
+    bar = tqdm(total=total, desc=path.name, leave=False, unit="frame", disable=not progress)
+    writer = None if overlay is None else drawing.VideoOverlay(overlay, video_fps(path) / step)
+    rows, count, start = [], 0, time.perf_counter()
+    try:
+        for frame in analyser.run(frames):
+            size = frame.image.shape[1::-1]
+            place = (frame.index, frame.time_s)
+            found = _rows(
+                predictor, frame.result, frame.ids, frame.factor, size, str(path), backend, place
+            )
+            rows += found
+            if writer is not None:
+                writer.write(frame.image, found, predictor.aus)
+            count += 1
+            bar.update()
+    except BaseException:
+        if writer is not None:
+            writer.discard()
+        raise
+    finally:
+        bar.close()
+    if writer is not None:
+        writer.close()
     seconds = time.perf_counter() - start
     table = _table(predictor, rows)
     if smooth > 1:
         table = smooth_probabilities(table, predictor.aus, smooth, predictor.threshold)
-    table.attrs = {"frames": count, "seconds": seconds, "fps": count / seconds}
+    stages = analyser.clock.seconds
+    table.attrs = {"frames": count, "seconds": seconds, "fps": count / seconds, "stages": stages}
+    if progress:
+        say(speed_line(path.name, table.attrs))
     return table
 
 
-def smooth_probabilities(
-    table: pd.DataFrame, aus: Sequence[int], window: int, threshold: float
-) -> pd.DataFrame:
-    """A copy of prediction table ``table`` whose video rows have the probabilities of AUs
-    ``aus`` averaged per face track over a centred window of ``window`` predicted frames (fewer
-    at the ends of a track), and their decisions re-taken at ``threshold``. A track is
-    (``source``, ``face``)."""
-    probs = prob_columns(aus)
-    smoothed = table.copy()
-    tracked = table["frame"].notna() & table["face"].notna()
-    if window < 2 or not tracked.any():
-        return smoothed
-    rows = table[tracked].sort_values(["source", "face", "frame"])
-    averaged = rows.groupby(["source", "face"])[probs].transform(
-        lambda column: column.rolling(window, center=True, min_periods=1).mean()
-    )
-    smoothed.loc[averaged.index, probs] = averaged
-    decisions = (smoothed.loc[averaged.index, probs] >= threshold).astype(int).to_numpy()
-    smoothed.loc[averaged.index, [au_column(a) for a in aus]] = decisions
-    return smoothed
-
-
-def summary_metrics(table: pd.DataFrame) -> dict[str, float | int | None]:
-    """Headline numbers of a prediction table: files, frames, faces, frames without a face,
-    and the videos' frames per second (None without videos)."""
-    frames = table.drop_duplicates(["source", "frame"])
-    return {
-        "files": int(table["source"].nunique()),
-        "frames": len(frames),
-        "faces": int(table["face"].notna().sum()),
-        "frames_without_face": int((table["note"] == NO_FACE).sum()),
-        "video_fps": table.attrs.get("fps"),
-    }
-
-
-def _check_options(backend: str, step: int = 1, smooth: int = 0) -> str:
+def _check_options(
+    backend: str,
+    min_score: float | None = None,
+    step: int = 1,
+    smooth: int = 0,
+    detect_every: int = 1,
+    batch_size: int = 1,
+) -> str:
     """Refuse bad prediction options with one sentence, before any work; returns the detector
     that ``backend`` stands for (:func:`aufacs.inference.faces.resolve_backend`)."""
     chosen = resolve_backend(backend)
-    for name, value, low in (("step", step, 1), ("smooth", smooth, 0)):
+    counts = (("step", step, 1), ("smooth", smooth, 0), ("detect_every", detect_every, 1))
+    for name, value, low in counts:
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise AufacsError(f"{name} must be a whole number of frames >= {low}, got {value!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise AufacsError(f"batch_size must be a whole number of faces >= 1, got {batch_size!r}")
+    if min_score is not None and not (
+        isinstance(min_score, int | float) and math.isfinite(min_score)
+    ):
+        raise AufacsError(f"min_score must be a finite number, got {min_score!r}")
     return chosen
 
 
-def _speed_attrs(speeds: dict[str, tuple[int, float]]) -> dict:
-    """``fps`` over all videos (None without videos) and ``fps_by_source``, from (frames,
-    seconds) per video."""
-    frames = sum(n for n, _ in speeds.values())
-    seconds = sum(s for _, s in speeds.values())
-    return {
-        "fps": frames / seconds if seconds > 0 else None,
-        "fps_by_source": {k: n / s for k, (n, s) in speeds.items() if s > 0},
-    }
-
-
-def _predict_image_file(predictor: Predictor, path: Path, backend: str) -> pd.DataFrame:
-    """The table of one image file; one row with the reason when it cannot be decoded."""
+def _predict_image_file(
+    predictor: Predictor,
+    path: Path,
+    backend: str,
+    min_score: float | None,
+    overlay: Path | None,
+) -> pd.DataFrame:
+    """The table of one image file, drawn into ``overlay`` unless None; one row with the
+    reason when it cannot be decoded."""
     try:
         image = load_image(path)
     except AufacsError as error:
         return _table(predictor, [_empty_row(str(path), backend, str(error))])
-    return predict_image(predictor, image, source=str(path), backend=backend)
+    table = predict_image(predictor, image, source=str(path), backend=backend, min_score=min_score)
+    if overlay is not None:
+        drawing.write_image(overlay, image, table.to_dict("records"), predictor.aus)
+    return table
 
 
 def _rows(
     predictor: Predictor,
-    image_rgb: np.ndarray,
+    result: FrameFaces | None,
+    ids: list[int],
+    factor: np.ndarray,
+    size: tuple[int, int],
     source: str,
     backend: str,
     frame: tuple[int, float] | None = None,
 ) -> list[dict]:
-    """Table rows of one frame (H, W, 3) uint8 RGB: one per face, or one saying no face was
-    found. ``frame``: a video frame's index and time in seconds."""
-    image, factor = working_copy(image_rgb)
-    result = analyse_frame(predictor, image, backend)
+    """Table rows of one analysed frame of ``size`` (width, height) source pixels, whose
+    working copy was made with ``factor``: one per face (track ids ``ids``), or one saying
+    no face was found. ``frame``: a video frame's index and time in seconds."""
     index, time_s = frame if frame is not None else (pd.NA, np.nan)
     if result is None:
         return [_empty_row(source, backend, NO_FACE, index, time_s)]
     faces = result.faces
     boxes = edges_to_source(np.array([face.box for face in faces]), factor)  # (F, 4)
-    points = rescale_points(result.points, 1.0 / factor).reshape(len(faces), -1)  # (F, 98)
-    numbers = np.concatenate([boxes, points, result.probs], axis=1)
+    points = rescale_points(result.points, 1.0 / factor)  # (F, 49, 2)
+    pose = head_pose(points, size)  # (F, 3)
+    numbers = np.concatenate([boxes, points.reshape(len(faces), -1), pose, result.probs], axis=1)
     decisions = (result.probs >= predictor.threshold).astype(int)  # (F, N)
-    number_columns = [*BOX_COLUMNS, *LANDMARK_COLUMNS, *prob_columns(predictor.aus)]
+    names = [*BOX_COLUMNS, *LANDMARK_COLUMNS, *POSE_COLUMNS, *prob_columns(predictor.aus)]
     decision_columns = [au_column(a) for a in predictor.aus]
     return [
         {
@@ -300,11 +363,12 @@ def _rows(
             "frame": index,
             "time_s": time_s,
             "face": k,
+            "face_id": ids[k],
             "backend": face.backend,
             "score": face.score,
             "landmarks": result.landmark_sources[k],
             "note": result.notes[k],
-            **dict(zip(number_columns, numbers[k], strict=True)),
+            **dict(zip(names, numbers[k], strict=True)),
             **dict(zip(decision_columns, decisions[k], strict=True)),
         }
         for k, face in enumerate(faces)
@@ -321,7 +385,7 @@ def _empty_row(
 def _table(predictor: Predictor, rows: list[dict]) -> pd.DataFrame:
     """Rows -> a table with every column, integer columns nullable."""
     table = pd.DataFrame(rows).reindex(columns=output_columns(predictor.aus))
-    integers = ["frame", "face", *[au_column(a) for a in predictor.aus]]
+    integers = ["frame", "face", "face_id", *[au_column(a) for a in predictor.aus]]
     table[integers] = table[integers].astype("Int64")
     text = ["source", "backend", "landmarks", "note"]
     table[text] = table[text].astype(object).fillna("").astype(str)
