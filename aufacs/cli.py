@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -121,6 +122,15 @@ def _add(
     return parser
 
 
+def _add_offline_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="never download ImageNet weights, use torchvision's cache only (sets "
+        "AUFACS_OFFLINE=1 for this process and the notebooks it starts)",
+    )
+
+
 def _add_import(subparsers: argparse._SubParsersAction) -> None:
     from aufacs.engine.published import ImportConfig
 
@@ -168,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = _add(subparsers, "train", "train a model (resumes a run found in --out)", _train)
     train.add_argument("--config", type=Path, help="JSON file of training settings")
+    _add_offline_flag(train)
     add_config_arguments(train, TrainConfig)
 
     evaluate = _add(subparsers, "evaluate", "evaluate every saved epoch of a run", _evaluate)
@@ -185,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument(
         "--plan", action="store_true", help="print the notebooks and parameters; run nothing"
     )
+    _add_offline_flag(study)
     add_config_arguments(study, StudyConfig)
     return parser
 
@@ -193,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``aufacs`` command; returns the exit status."""
     try:
         args = build_parser().parse_args(argv)
+        if getattr(args, "offline", False):
+            os.environ["AUFACS_OFFLINE"] = "1"
         args.handler(args)
     except AufacsError as error:
         print(f"aufacs: error: {error}", file=sys.stderr)

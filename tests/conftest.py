@@ -30,3 +30,12 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_weight_downloads():
+    """The suite never reaches the network: ImageNet weights come from torchvision's cache
+    only (``AUFACS_OFFLINE=1``, inherited by the commands and notebooks tests start)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AUFACS_OFFLINE", "1")
+        yield

@@ -223,7 +223,8 @@ def build_eac_net(
     """Build an EAC-Net.
 
     ``num_aus``: outputs (12 for BP4D, 8 for DISFA). ``pretrained``: VGG-19 ImageNet weights,
-    ``"imagenet"`` (torchvision's cache), a state-dict path, or None (random, Lasagne's Glorot
+    ``"imagenet"`` (torchvision's cache, downloaded there on first use unless
+    ``AUFACS_OFFLINE=1``), a state-dict path, or None (random, Lasagne's Glorot
     initialisation). ``stage``: ``"enet"``, ``"cnet"`` or ``"joint"`` (module docstring).
     ``attention_variant``: ``"release"`` or ``"single"``. ``aus``: the AU numbers in output
     order (default: BP4D's 12 or DISFA's 8), used to pick each AU's attention region.

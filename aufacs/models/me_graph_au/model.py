@@ -185,9 +185,10 @@ def build_me_graph_au(
     """Build ME-GraphAU for ``num_aus`` AUs (12 for BP4D, 8 for DISFA).
 
     ``stage``: 1 (ANFL: AFG + top-K facial graph) or 2 (MEFL: AFG + GEM + gated GCN).
-    ``pretrained``: backbone weights, ``"imagenet"`` (torchvision's cache; AufacsError saying
-    how to get them if absent), a path to a ResNet state dict, or None for random init; not
-    read when ``stage1_weights`` is given, since those replace the backbone.
+    ``pretrained``: backbone weights, ``"imagenet"`` (torchvision's cache, downloaded there on
+    first use unless ``AUFACS_OFFLINE=1``; AufacsError saying how to get them if that fails), a
+    path to a ResNet state dict, or None for random init; not read when ``stage1_weights`` is
+    given, since those replace the backbone.
     ``neighbor_num``: K of the stage-1 facial graph (4 for BP4D, 3 for DISFA).
     ``lam_edge``: λ of the stage-2 loss L_WA + λ·L_E (README BP4D: 0.05; code default 0.001).
     ``stage1_weights``: stage 2 only, a stage-1 checkpoint to start from (see
