@@ -382,18 +382,24 @@ def test_every_predict_option_has_a_help_text() -> None:
     assert all(f.metadata.get("help") for f in dataclasses.fields(predict.PredictConfig))
 
 
-def test_notebook_06_runs_on_the_demo_face_and_publishes_its_counts(
+def test_notebook_06_draws_its_demo_photo_and_video_and_publishes_their_counts(
     run: Path, face_crop: np.ndarray, tmp_path: Path
 ) -> None:
     papermill = pytest.importorskip("papermill")
     notebook = Path(__file__).resolve().parents[1] / "notebooks" / "06_own_photos.ipynb"
     parameters = {"RUN": str(run), "OUT_DIR": str(tmp_path), "BACKEND": "haar", "DEVICE": "cpu"}
-    papermill.execute_notebook(
+    executed = papermill.execute_notebook(
         str(notebook),
         str(tmp_path / "06.ipynb"),
         parameters=parameters,
         cwd=str(notebook.parent),
         progress_bar=False,
     )
+    images = [(c.id, o.get("data", {})) for c in executed.cells for o in c.get("outputs", [])]
+    videos = sorted(tmp_path.glob("**/demo_video.mp4"))  # the demo video and its overlay
+    frames = {len(list(media.iter_video_frames(video))) for video in videos}
     metrics = published_metrics(tmp_path / "06.ipynb")
-    assert metrics["faces"] == 1 and (tmp_path / "predictions.csv").is_file()
+    pictures = {cell for cell, data in images if "image/png" in data}
+    assert {"06-overlay-strip", "06-time-course"} <= pictures
+    assert len(videos) == 2 and frames == {metrics["frames"] - 1} == {metrics["faces"] - 1}
+    assert (tmp_path / "predictions.csv").is_file()

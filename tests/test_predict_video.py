@@ -21,7 +21,7 @@ from aufacs.core.config import add_config_arguments, config_from_args
 from aufacs.core.errors import AufacsError
 from aufacs.data.table import landmarks_of
 from aufacs.engine.train import train
-from aufacs.inference import faces, overlay, predict, results, tracking, video
+from aufacs.inference import faces, media, overlay, predict, results, tracking, video
 from aufacs.inference.predictor import Predictor, load_predictor
 from aufacs.models.base import HALF_NORMALISATION, AUModel, AUOutput, InputSpec
 
@@ -368,6 +368,19 @@ def test_a_video_is_made_from_image_files_of_any_size(head: np.ndarray, tmp_path
     assert (count, size) == (3, 220)
     with pytest.raises(AufacsError, match="no images to make the video"):
         overlay.video_from_images([], tmp_path / "none.mp4")
+
+
+def test_without_frames_the_demo_video_pans_across_the_astronaut(tmp_path: Path) -> None:
+    pytest.importorskip("skimage")
+    clip = overlay.demo_video(tmp_path, tmp_path / "no_frames")
+    assert overlay.DEMO_FPS == media.video_fps(clip)
+    times = [ax.get_title() for ax in overlay.video_strip(clip, count=3).axes]
+    assert times == ["frame 0 · 0.00 s", "frame 6 · 0.24 s", "frame 11 · 0.44 s"]
+
+
+def test_the_first_video_is_the_first_with_a_face(video_table: pd.DataFrame) -> None:
+    assert results.first_video(video_table).endswith("clip.avi")
+    assert results.first_video(video_table[video_table["frame"].isna()]) is None
 
 
 class _EchoLandmarks(AUModel):

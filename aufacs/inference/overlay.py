@@ -1,6 +1,7 @@
 """Prediction results drawn onto the frames they came from: boxes, landmarks, face ids and AU
 bars (:func:`draw_results`), written as images (:func:`write_image`) or MP4 videos
-(:class:`VideoOverlay`) with OpenCV.
+(:class:`VideoOverlay`) with OpenCV; a few frames of such a video side by side
+(:func:`video_strip`), and a demo clip for when one has no video (:func:`demo_video`).
 
 Rows are prediction-table rows as mappings (:mod:`aufacs.inference.predict`; coordinates in
 pixels of the frame drawn on). Each face gets its box and its 49 landmarks, ``id <face_id>``
@@ -19,12 +20,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from aufacs.core.aus import au_column
 from aufacs.core.errors import AufacsError
 from aufacs.core.io import atomic_write
 from aufacs.data.table import LANDMARK_COLUMNS
-from aufacs.inference.media import is_video, load_image
+from aufacs.inference.explain import demo_image
+from aufacs.inference.media import frame_count, is_image, is_video, iter_video_frames, load_image
 
 #: Colours, RGB.
 BOX_COLOUR = (40, 220, 40)
@@ -36,6 +39,11 @@ PANEL_COLOUR = (30, 30, 30)
 KEPT_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 #: Four-character code of the MP4 videos written.
 FOURCC = "mp4v"
+#: File name and frame rate of the demo clip (:func:`demo_video`); BP4D is filmed at 25 fps.
+DEMO_VIDEO = "demo_video.mp4"
+DEMO_FPS = 25.0
+#: Frames of the demo clip panned across the demo face.
+PAN_FRAMES = 12
 
 
 def overlay_path(folder: str | Path, source: str | Path) -> Path:
@@ -135,6 +143,44 @@ def video_from_images(images: Sequence[str | Path], path: str | Path, fps: float
         raise
     writer.close()
     return Path(path)
+
+
+def demo_video(folder: str | Path, frames: str | Path) -> Path:
+    """Write the demo clip ``<folder>/demo_video.mp4`` at :data:`DEMO_FPS` and return its path:
+    the image files of folder ``frames`` in name order (such as the two BP4D frames of the
+    shared fixtures), or, when it holds none, :data:`PAN_FRAMES` frames of a window panning
+    across the demo face (:func:`aufacs.inference.explain.demo_image`)."""
+    path = Path(folder) / DEMO_VIDEO
+    images = sorted(p for p in Path(frames).glob("*") if p.is_file() and is_image(p))
+    if images:
+        return video_from_images(images, path, DEMO_FPS)
+    face = demo_image()  # (512, 512, 3), her face in rows 20-240 and columns 120-340
+    side = 3 * face.shape[1] // 4  # a 384 px window along the top, from left to right
+    writer = VideoOverlay(path, DEMO_FPS)
+    for left in np.linspace(0, face.shape[1] - side, PAN_FRAMES).round().astype(int):
+        writer.write(face[:side, left : left + side], [], ())
+    writer.close()
+    return path
+
+
+def video_strip(path: str | Path, count: int = 3) -> Figure:
+    """``count`` frames of video ``path`` spread evenly from its first to its last (all of
+    them when it has fewer) side by side, each titled with its index and time in seconds."""
+    total = frame_count(path) or count
+    wanted = set(np.linspace(0, total - 1, min(count, total)).round().astype(int).tolist())
+    shown = []
+    for index, time_s, rgb in iter_video_frames(path):
+        if index in wanted:
+            shown.append((index, time_s, rgb))
+        if len(shown) == len(wanted):
+            break
+    figure = Figure(figsize=(3.2 * len(shown), 3.6), layout="constrained")
+    axes = figure.subplots(1, len(shown), squeeze=False)[0]
+    for ax, (index, time_s, rgb) in zip(axes, shown, strict=True):
+        ax.imshow(rgb)
+        ax.set_title(f"frame {index} · {time_s:.2f} s", fontsize="small")
+        ax.set_axis_off()
+    return figure
 
 
 def _draw_face(canvas: np.ndarray, row: Mapping, aus: Sequence[int]) -> None:

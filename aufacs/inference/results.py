@@ -1,6 +1,6 @@
 """Working with a prediction table (:mod:`aufacs.inference.predict`): the long form, one row
-per face and AU (:func:`long_table`), a face's AU time course in a video (:func:`time_course`,
-:func:`plot_time_course`), smoothing along face tracks and headline counts.
+per face and AU (:func:`long_table`), a face's AU time course in a video (:func:`first_video`,
+:func:`time_course`, :func:`plot_time_course`), smoothing along face tracks and headline counts.
 
 A table's wide form has ``AU<n>_prob`` and ``AU<n>`` columns per AU; the long form has the
 columns :data:`LONG_COLUMNS`: the row's identity (``source frame time_s face face_id``),
@@ -51,6 +51,13 @@ def long_table(table: pd.DataFrame, aus: Sequence[int] | None = None) -> pd.Data
         return pd.DataFrame(columns=[*keys, "au", "prob", "present"])
     long = pd.concat(parts).sort_values(["_row", "_order"], kind="stable")
     return long.drop(columns=["_row", "_order"]).reset_index(drop=True)
+
+
+def first_video(table: pd.DataFrame) -> str | None:
+    """The ``source`` of the first video in prediction table ``table`` with a face in some
+    frame, or None when there is none (photos only, or no face found)."""
+    video = table.loc[table["frame"].notna() & table["face"].notna(), "source"]
+    return None if video.empty else str(video.iloc[0])
 
 
 def time_course(

@@ -78,14 +78,19 @@ def _column(column: pd.Series, decimals: int) -> list[str]:
     ]
 
 
-def best_epochs(runs: Mapping[str, Path | str]) -> pd.DataFrame:
+def best_epochs(
+    runs: Mapping[str, Path | str], baselines: Mapping[str, float] | None = None
+) -> pd.DataFrame:
     """One row per run: its best epoch (highest mean F1 on the test subjects) and that mean
-    F1, as text."""
+    F1, then one row per baseline (label -> mean F1, as
+    :func:`aufacs.analysis.baseline.baseline_means`, no epoch), as text."""
     rows = {}
     for name, run in runs.items():
         table = compare.epoch_table(run).set_index("epoch")
         best = compare.best_epoch(run)
         rows[name] = {"best epoch": best, "mean F1": table.loc[best, "mean_f1"]}
+    for label, value in (baselines or {}).items():
+        rows[label] = {"best epoch": None, "mean F1": value}
     return tidy(pd.DataFrame.from_dict(rows, orient="index"))
 
 
@@ -93,10 +98,7 @@ def predictions_view(table: pd.DataFrame) -> pd.DataFrame:
     """The per-face predictions of ``06_own_photos`` narrowed to fit a page: the file name
     (not its path), frame and time only for videos, the face, where its landmarks came from,
     each AU's probability (column ``AU12`` for ``AU12_prob``) and the note."""
-    shown = pd.DataFrame({"file": table["source"].map(lambda s: Path(str(s)).name)})
-    for name in ("frame", "time_s"):
-        if name in table and table[name].notna().any():
-            shown[name] = table[name]
+    shown = _where(table)
     for name in ("face", "landmarks"):
         if name in table:
             shown[name] = table[name]
@@ -106,3 +108,23 @@ def predictions_view(table: pd.DataFrame) -> pd.DataFrame:
     if "note" in table:
         shown["note"] = table["note"].fillna("").replace("", MISSING)
     return tidy(shown, decimals=2)
+
+
+def long_predictions_view(long: pd.DataFrame) -> pd.DataFrame:
+    """The long form of the predictions (:func:`aufacs.inference.results.long_table`, one row
+    per face and AU) narrowed like :func:`predictions_view`: the file name, frame and time only
+    for videos, the face's track, the AU, its probability and whether it is present."""
+    shown = _where(long)
+    for name in ("face_id", "au", "prob", "present"):
+        shown[name] = long[name]
+    return tidy(shown, decimals=2)
+
+
+def _where(table: pd.DataFrame) -> pd.DataFrame:
+    """Column ``file`` (the name of ``source``), then ``frame`` and ``time_s`` when some row
+    comes from a video."""
+    shown = pd.DataFrame({"file": table["source"].map(lambda s: Path(str(s)).name)})
+    for name in ("frame", "time_s"):
+        if name in table and table[name].notna().any():
+            shown[name] = table[name]
+    return shown
