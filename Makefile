@@ -20,8 +20,10 @@ $(BIN)/.installed: pyproject.toml
 study: $(BIN)/.installed
 	$(BIN)/aufacs study
 
+# The suite runs on every core (pytest-xdist), a whole test file per worker so that a file's
+# fixtures (the smoke study, trained runs) are built once; each test uses one torch thread.
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check aufacs tests benchmarks

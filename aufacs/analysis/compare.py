@@ -19,13 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from aufacs.analysis.evaluate import (
-    EVALUATION_FILE,
-    SUMMARY_FILE,
-    Predictions,
-    baseline_scores,
-    load_predictions,
-)
+from aufacs.analysis.baseline import baseline_mean_f1, baseline_means
+from aufacs.analysis.baseline import baseline_table as baseline_table  # compare's tables too
+from aufacs.analysis.evaluate import EVALUATION_FILE, SUMMARY_FILE, Predictions, load_predictions
 from aufacs.analysis.metrics import bootstrap_mean_f1, holm, paired_f1_difference
 from aufacs.core.aus import au_column
 from aufacs.core.errors import AufacsError
@@ -43,6 +39,8 @@ FEW_SUBJECTS = 10
 PAIRED_COLUMNS = ["pair", "difference", "low", "high", "p_value", "p_holm", "subjects"]
 
 Runs = Mapping[str, Path | str]
+#: One majority-baseline table (:func:`baseline_table`) or every baseline's, by label.
+Baselines = pd.DataFrame | Mapping[str, pd.DataFrame]
 
 
 def name_runs(folders: Sequence[Path | str]) -> dict[str, Path]:
@@ -65,12 +63,14 @@ def _read(run: Path | str, file: str) -> pd.DataFrame:
 def epoch_table(run: Path | str) -> pd.DataFrame:
     """One row per evaluated epoch, as the seed's Table 2: ``epoch``, ``mean_f1``,
     ``mean_accuracy``, ``nme``, ``failure_rate`` (NaN without a landmark branch), plus
-    ``seconds`` of training of that epoch where the training log has it."""
+    ``train_loss`` (the epoch's mean training loss) and ``seconds`` of training of that epoch
+    where the training log (``epochs.csv``) has them."""
     summary = _read(run, SUMMARY_FILE).drop(columns="frames", errors="ignore")
     epochs = Path(run) / EPOCHS_FILE
     if epochs.is_file():
-        seconds = pd.read_csv(epochs)[["epoch", "seconds"]]
-        summary = summary.merge(seconds, on="epoch", how="left")
+        log = pd.read_csv(epochs).rename(columns={"loss": "train_loss"})
+        logged = [c for c in ("epoch", "train_loss", "seconds") if c in log]
+        summary = summary.merge(log[logged], on="epoch", how="left")
     return summary
 
 
@@ -98,23 +98,6 @@ def chosen_epoch(run: Path | str, epoch: int | str = "last") -> int:
             f"{', '.join(EPOCH_CHOICES)}; got {epoch!r}"
         )
     return int(epoch)
-
-
-def baseline_table(run: Path | str) -> pd.DataFrame:
-    """Per-AU scores of the majority-class baseline on the run's test frames, with a last
-    row ``au == "mean"`` holding the means (F1 and accuracy)."""
-    scores = baseline_scores(run, "majority")
-    return _with_mean(scores[["au", "f1", "accuracy", "support", "known"]])
-
-
-def baseline_mean_f1(run: Path | str) -> float:
-    """Mean F1 of the majority-class baseline on the run's test frames."""
-    return float(baseline_scores(run, "majority")["f1"].mean())
-
-
-def _with_mean(table: pd.DataFrame) -> pd.DataFrame:
-    mean = {"au": "mean", "f1": table["f1"].mean(), "accuracy": table["accuracy"].mean()}
-    return pd.concat([table.astype({"au": object}), pd.DataFrame([mean])], ignore_index=True)
 
 
 def gap_notes(run: Path | str, epoch: int | str = "best") -> list[str]:
@@ -294,25 +277,20 @@ def best_metrics(runs: Runs) -> dict[str, float]:
     return metrics
 
 
-def comparison_notes(
-    per_au: pd.DataFrame, baseline: pd.DataFrame, paired: pd.DataFrame
-) -> list[str]:
-    """Sentences derived from the comparison: each run against the majority-class baseline,
-    the best run, the AUs each run does best, and each paired difference, called a
-    difference only where it survives the correction for multiple comparisons (Holm p-value
-    and family-wise interval)."""
+def comparison_notes(per_au: pd.DataFrame, baseline: Baselines, paired: pd.DataFrame) -> list[str]:
+    """Sentences derived from the comparison: each run against each baseline (a
+    majority-baseline table, or :func:`aufacs.analysis.baseline.baseline_tables`), the best
+    run, the AUs each run does best, and each paired difference, called a difference only
+    where it survives the correction for multiple comparisons (Holm p-value and family-wise
+    interval)."""
     means = per_au[per_au["au"] == "mean"].set_index("model")
-    majority = float(baseline.loc[baseline["au"] == "mean", "f1"].iloc[0])
     notes = []
     for name, row in means.iterrows():
-        verdict = (
-            "above" if row["low"] > majority else "overlaps" if row["f1"] > majority else "below"
+        verdicts = "; ".join(
+            _verdict(row, label, value) for label, value in baseline_means(baseline).items()
         )
         notes.append(
-            f"{name}: mean F1 {row['f1']:.3f} [{row['low']:.3f}, {row['high']:.3f}] "
-            f"{'overlaps' if verdict == 'overlaps' else 'is ' + verdict} the majority-class "
-            f"baseline ({majority:.3f})"
-            + (" (its interval reaches below it)." if verdict == "overlaps" else ".")
+            f"{name}: mean F1 {row['f1']:.3f} [{row['low']:.3f}, {row['high']:.3f}] {verdicts}."
         )
     if len(means) > 1:
         best = means["f1"].idxmax()
@@ -322,6 +300,15 @@ def comparison_notes(
         notes.append(f"{best} has the highest mean F1, and the best F1 of all runs on {won}.")
     notes += [_paired_note(row, len(paired)) for row in paired.itertuples()]
     return notes
+
+
+def _verdict(row: pd.Series, label: str, value: float) -> str:
+    """Where a run's mean F1 and its interval (``f1``, ``low``) lie against a baseline's."""
+    if row["low"] > value:
+        return f"is above the {label} ({value:.3f})"
+    if row["f1"] > value:
+        return f"overlaps the {label} ({value:.3f}) (its interval reaches below it)"
+    return f"is below the {label} ({value:.3f})"
 
 
 def _paired_note(row, pairs: int) -> str:
@@ -347,31 +334,41 @@ def _paired_note(row, pairs: int) -> str:
     )
 
 
-def above_baseline(per_au: pd.DataFrame, baseline: pd.DataFrame) -> dict[str, bool]:
-    """Whether each run's mean F1 exceeds the majority-class baseline's."""
-    majority = float(baseline.loc[baseline["au"] == "mean", "f1"].iloc[0])
+def above_baseline(per_au: pd.DataFrame, baseline: Baselines) -> dict[str, dict[str, bool]]:
+    """Per baseline label (:func:`aufacs.analysis.baseline.baseline_means`), whether each
+    run's mean F1 exceeds the baseline's."""
     means = per_au[per_au["au"] == "mean"].set_index("model")["f1"]
-    return {name: bool(value > majority) for name, value in means.items()}
+    return {
+        label: {name: bool(value > floor) for name, value in means.items()}
+        for label, floor in baseline_means(baseline).items()
+    }
 
 
-def ours_table(per_au: pd.DataFrame) -> pd.DataFrame:
-    """``model``, ``mean_f1`` and ``mean_accuracy`` of each run (the ``mean`` rows)."""
+def ours_table(per_au: pd.DataFrame, baseline: Baselines | None = None) -> pd.DataFrame:
+    """``model``, ``mean_f1`` and ``mean_accuracy`` of each run (the ``mean`` rows), then one
+    row per baseline (a majority-baseline table or every baseline's, by label) when given."""
     means = per_au[per_au["au"] == "mean"]
-    return means.rename(columns={"f1": "mean_f1", "accuracy": "mean_accuracy"})[
-        ["model", "mean_f1", "mean_accuracy"]
-    ].reset_index(drop=True)
+    tables = {} if baseline is None else baseline
+    tables = {"majority baseline": tables} if isinstance(tables, pd.DataFrame) else tables
+    rows = [t[t["au"] == "mean"].assign(model=label) for label, t in tables.items()]
+    return (
+        pd.concat([means, *rows])
+        .rename(columns={"f1": "mean_f1", "accuracy": "mean_accuracy"})[
+            ["model", "mean_f1", "mean_accuracy"]
+        ]
+        .reset_index(drop=True)
+    )
 
 
-def metric_summary(per_au: pd.DataFrame, baseline: pd.DataFrame) -> dict[str, float | bool]:
-    """What a comparison publishes: each run's mean F1, the baseline's, and whether each run
-    is above it."""
+def metric_summary(per_au: pd.DataFrame, baseline: Baselines) -> dict[str, float | bool]:
+    """What a comparison publishes: each run's mean F1, each baseline's, and whether every run
+    is above the majority baseline ("the baseline", the first one) and above each other one."""
     means = per_au[per_au["au"] == "mean"]
     summary: dict[str, float | bool] = {
         f"{r.model} mean F1": round(float(r.f1), 4) for r in means.itertuples()
     }
-    summary["majority baseline mean F1"] = round(
-        float(baseline.loc[baseline["au"] == "mean", "f1"].iloc[0]), 4
-    )
-    above = above_baseline(per_au, baseline)
-    summary["every model above the baseline"] = all(above.values())
+    for label, value in baseline_means(baseline).items():
+        summary[f"{label} mean F1"] = round(value, 4)
+    for k, (label, above) in enumerate(above_baseline(per_au, baseline).items()):
+        summary[f"every model above the {'baseline' if k == 0 else label}"] = all(above.values())
     return summary

@@ -24,6 +24,12 @@ from aufacs.core.errors import AufacsError
 
 #: Loss-curve smoothing: the rolling mean over this many iterations.
 SMOOTHING = 20
+#: A loss whose largest value exceeds its median this many times is drawn on a log scale.
+LOG_RATIO = 10.0
+#: How :func:`comparison_bars` draws its intervals.
+ERROR_BARS = {"fmt": "none", "ecolor": "black", "elinewidth": 0.8, "capsize": 2}
+#: How each baseline line is drawn, in the order given (the majority baseline first).
+BASELINE_STYLES = ({"color": "black", "linestyle": "--"}, {"color": "tab:red", "linestyle": "-."})
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -41,7 +47,7 @@ def _message(text: str) -> Figure:
 
 def _integer_ticks(ax: Axes) -> None:
     """Ticks at whole numbers only on the x axis (epochs)."""
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
 def _loss_parts(iterations: pd.DataFrame) -> list[str]:
@@ -57,6 +63,26 @@ def _loss_parts(iterations: pd.DataFrame) -> list[str]:
         if p == "loss"
         or not np.allclose(iterations[p].to_numpy(dtype=float), total, equal_nan=True)
     ]
+
+
+def _loss_scale(ax: Axes, values: pd.Series, name: str = "loss") -> None:
+    """A log y axis where the loss's largest value is more than :data:`LOG_RATIO` times its
+    median (the first iterations would flatten the rest), said in the axis label."""
+    values = values.dropna()
+    ratio = values.max() / values.median() if len(values) and values.min() > 0 else 0.0
+    ax.set_yscale("log" if ratio > LOG_RATIO else "linear")
+    ax.set_ylabel(
+        f"{name}, log scale\n(max {ratio:.0f}x the median)" if ratio > LOG_RATIO else name
+    )
+
+
+def _baseline_lines(ax: Axes, baseline: float | Mapping[str, float] | None) -> None:
+    """A dashed line per baseline mean F1 (label -> value; a number: the majority baseline)."""
+    if baseline is None:
+        return
+    lines = {"majority baseline": baseline} if np.isscalar(baseline) else baseline
+    for style, (label, value) in zip(BASELINE_STYLES, lines.items(), strict=False):
+        ax.axhline(value, label=label, **style)
 
 
 def _au_columns(table: pd.DataFrame) -> list[str]:
@@ -162,6 +188,7 @@ def loss_curves(iterations: pd.DataFrame, title: str = "") -> Figure:
             ax.axvline(start, color="gray", linewidth=0.6, linestyle=":")
         ax.set_title("loss (its only part)" if len(parts) == 1 else part)
         ax.set_xlabel("iteration (dotted: new epoch)")
+        _loss_scale(ax, values)
     figure.suptitle(title or "Training loss and its parts")
     return figure
 
@@ -185,7 +212,7 @@ def loss_curves_by_run(iterations: Mapping[str, pd.DataFrame]) -> Figure:
         ax.set_title(name)
         ax.set_xlabel("epoch")
         _integer_ticks(ax)
-        ax.set_ylabel("loss (smoothed)")
+        _loss_scale(ax, smooth, "smoothed loss")
     return figure
 
 
@@ -200,22 +227,51 @@ def f1_by_epoch(evaluation: pd.DataFrame, title: str = "") -> Figure:
     return figure
 
 
-def epoch_curves(summaries: Mapping[str, pd.DataFrame], baseline: float | None = None) -> Figure:
+def epoch_curves(
+    summaries: Mapping[str, pd.DataFrame], baseline: float | Mapping[str, float] | None = None
+) -> Figure:
     """Mean F1 and mean accuracy by epoch for each run (name -> evaluation_summary.csv);
-    ``baseline``: a mean F1 drawn as a dashed line (e.g. the majority-class baseline)."""
+    ``baseline``: each baseline's mean F1 drawn as a line (label -> value, as
+    :func:`aufacs.analysis.baseline.baseline_means`; a number: the majority baseline)."""
     figure = _figure(10, 3.2)
     f1, accuracy = figure.subplots(1, 2)
     for name, table in summaries.items():
         f1.plot(table["epoch"], table["mean_f1"], marker="o", label=name)
         accuracy.plot(table["epoch"], table["mean_accuracy"], marker="o", label=name)
-    if baseline is not None:
-        f1.axhline(baseline, color="gray", linestyle="--", label="majority baseline")
+    _baseline_lines(f1, baseline)
     for ax, name in ((f1, "mean F1"), (accuracy, "mean accuracy")):
         ax.set_xlabel("epoch")
         _integer_ticks(ax)
         ax.set_ylabel(name)
         ax.set_ylim(0, 1)
         ax.legend(fontsize=8)
+    return figure
+
+
+def learning_curves(
+    tables: Mapping[str, pd.DataFrame], baseline: Mapping[str, float] | None = None
+) -> Figure:
+    """Per run (name -> :func:`aufacs.analysis.compare.epoch_table`), one panel: the test mean
+    F1 of each epoch (left axis, with the baselines' mean F1 as in :func:`epoch_curves`)
+    beside the epoch's mean training loss ``train_loss`` (right axis, where logged)."""
+    figure = _figure(4.5 * len(tables), 3.2)
+    for ax, (name, table) in zip(
+        figure.subplots(1, len(tables), squeeze=False)[0], tables.items(), strict=True
+    ):
+        ax.plot(table["epoch"], table["mean_f1"], marker="o", color="tab:blue", label="mean F1")
+        _baseline_lines(ax, baseline)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("test mean F1", color="tab:blue")
+        ax.set_xlabel("epoch")
+        _integer_ticks(ax)
+        ax.set_title(name)
+        if "train_loss" in table and table["train_loss"].notna().any():
+            loss = ax.twinx()
+            loss.plot(table["epoch"], table["train_loss"], "s-", color="tab:orange")
+            loss.set_ylabel("training loss (epoch mean)", color="tab:orange")
+            ax.plot([], [], "s-", color="tab:orange", label="training loss")  # legend entry
+    legend = figure.axes[0].get_legend_handles_labels()
+    figure.legend(*legend, loc="outside lower center", ncols=len(legend[0]), fontsize=8)
     return figure
 
 
@@ -229,41 +285,30 @@ def _error_bars(ax: Axes, table: pd.DataFrame, x: str, value: str, hue: str) -> 
         centre = np.arange(len(positions)) - 0.4 + width * (k + 0.5)
         errors = np.vstack([rows[value] - rows["low"], rows["high"] - rows[value]])
         ax.bar(centre, rows[value], width, label=group)
-        ax.errorbar(
-            centre,
-            rows[value],
-            yerr=np.clip(errors, 0, None),
-            fmt="none",
-            ecolor="black",
-            elinewidth=0.8,
-            capsize=2,
-        )
+        ax.errorbar(centre, rows[value], yerr=np.clip(errors, 0, None), **ERROR_BARS)
     ax.set_xticks(np.arange(len(positions)), positions)
 
 
-def comparison_bars(per_au: pd.DataFrame, baseline: pd.DataFrame | None = None) -> Figure:
+def comparison_bars(
+    per_au: pd.DataFrame, baseline: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None
+) -> Figure:
     """Per-AU F1 of every run with bootstrap 95% intervals, and the mean F1.
 
     ``per_au``: :func:`aufacs.analysis.compare.per_au_table` (``model``, ``au``, ``f1``,
     ``low``, ``high``; the row ``au == "mean"`` holds the mean F1). ``baseline``: per-AU F1
-    of the majority-class baseline (``au``, ``f1``), drawn as black ticks.
+    (``au``, ``f1``) of each baseline, drawn as a line over each AU's bars (label -> table, as
+    :func:`aufacs.analysis.baseline.baseline_tables`; one table: the majority baseline).
     """
     table = per_au.assign(au=per_au["au"].map(_au_label))
     figure = _figure(13, 4)
     ax = figure.subplots()
     _error_bars(ax, table, "au", "f1", "model")
-    if baseline is not None:
-        ticks = list(dict.fromkeys(table["au"]))
-        values = baseline.assign(au=baseline["au"].map(_au_label)).set_index("au")["f1"]
-        ax.scatter(
-            np.arange(len(ticks)),
-            values.reindex(ticks),
-            marker="_",
-            s=300,
-            color="black",
-            label="majority baseline",
-            zorder=3,
-        )
+    ticks = list(dict.fromkeys(table["au"]))
+    baselines = {"majority baseline": baseline} if isinstance(baseline, pd.DataFrame) else baseline
+    for style, (label, rows) in zip(BASELINE_STYLES, (baselines or {}).items(), strict=False):
+        values = rows.assign(au=rows["au"].map(_au_label)).set_index("au")["f1"].reindex(ticks)
+        x = np.arange(len(ticks))
+        ax.hlines(values, x - 0.45, x + 0.45, label=label, zorder=3, linewidth=2, **style)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("F1 (bars: 95% bootstrap interval over test subjects)")
     ax.legend(ncols=4, fontsize=8)
@@ -282,12 +327,8 @@ def paired_differences(differences: pd.DataFrame) -> Figure:
     figure = _figure(7, 0.6 * len(differences) + 1.2)
     ax = figure.subplots()
     positions = np.arange(len(differences))
-    errors = np.vstack(
-        [
-            differences["difference"] - differences["low"],
-            differences["high"] - differences["difference"],
-        ]
-    )
+    lower = differences["difference"] - differences["low"]
+    errors = np.vstack([lower, differences["high"] - differences["difference"]])
     ax.errorbar(
         differences["difference"], positions, xerr=np.clip(errors, 0, None), fmt="o", capsize=3
     )
@@ -336,16 +377,9 @@ def ours_and_literature(ours: pd.DataFrame, literature: pd.DataFrame) -> Figure:
     ax = figure.subplots()
     positions = np.arange(len(models))
     ax.bar(positions - 0.2, ours["mean_f1"], 0.4, label="ours (this study's data)")
-    published = literature["mean_f1"].reindex(models)
-    ax.bar(
-        positions + 0.2,
-        published,
-        0.4,
-        hatch="//",
-        color="white",
-        edgecolor="tab:gray",
-        label="literature value (published, real BP4D)",
-    )
+    theirs = literature["mean_f1"].reindex(models)
+    style = {"hatch": "//", "color": "white", "edgecolor": "tab:gray"}
+    ax.bar(positions + 0.2, theirs, 0.4, label="literature value (published, real BP4D)", **style)
     ax.set_xticks(positions, models)
     ax.set_ylim(0, 1)
     ax.set_ylabel("mean F1")

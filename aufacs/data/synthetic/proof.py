@@ -1,7 +1,7 @@
 """Measurements that SynthBP4D is learnable and that each AU acts locally.
 
 * :func:`learnability`: HOG features of the aligned crops (OpenCV's ``HOGDescriptor``) and
-  one logistic regression per AU (scikit-learn, a dev dependency), evaluated by 3-fold
+  one logistic regression per AU (scikit-learn), evaluated by 3-fold
   subject-exclusive cross-validation: F1 of every AU over the pooled held-out predictions,
   the same with the training labels shuffled, and the chance level (F1 of calling every
   frame positive).
