@@ -36,7 +36,8 @@ The steps alternate in one process (:func:`benchmarks.timing.interleaved`; the o
 every round), so load from other processes hits them alike. The figures are medians of wall
 time and of process CPU time (all threads); the speed-up is the median of the per-round ratios
 and, less disturbed by bursts of load, the ratio of the minimum wall times. Every round's wall
-times are printed too.
+times are printed too, then :func:`benchmarks.timing.limit_table`: per step, its FLOPs and
+achieved GFLOP/s, the share of it spent in convolutions and the convolutions' own GFLOP/s.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ from benchmarks.official_jaa_net import (
 from benchmarks.timing import (
     STEP_HEADER,
     interleaved,
+    limit_table,
     load_line,
     machine_description,
     markdown_table,
@@ -258,6 +260,8 @@ def main() -> None:
     )
     print(markdown_table(STEP_HEADER, step_table(times, STRUCTURE, ours, *others)))
     print(rounds_line(times))
+    print("\nDistance to the limit (one more step each, counted and profiled):\n")
+    print(limit_table(calls, times))
     print(load_line())
 
 

@@ -5,7 +5,9 @@ figures, since the load of a shared machine slows every figure down. :func:`inte
 alternates the timed calls in one process (the order flips every round), so that load from
 other processes hits them alike; :func:`step_table` then gives medians of wall and process CPU
 time and the speed-up two ways: the median of the per-round ratios and, less disturbed by
-bursts of load, the ratio of the minima.
+bursts of load, the ratio of the minima. :func:`limit_table` says how far a training step is
+from what the machine's convolutions allow: the step's FLOPs and achieved GFLOP/s, the share
+of the step spent in convolutions, and the convolutions' own GFLOP/s.
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ import argparse
 import datetime
 import os
 import platform
+import re
 import statistics
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import torch
+from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
 
 from aufacs.analysis.speed import device_name
 
@@ -28,13 +34,50 @@ Times = dict[str, dict[str, list[float]]]
 #: Header of :func:`step_table`.
 STEP_HEADER = ["", "median wall s", "median CPU s", "min wall s"]
 
+#: Header of :func:`limit_table`.
+LIMIT_HEADER = [
+    "",
+    "GFLOP per step",
+    "step GFLOP/s",
+    "share of step in convolutions",
+    "convolution GFLOP/s",
+]
+
+#: Names of convolution ops, forward and backward, in the profiler and the FLOP counter
+#: (``aten::convolution``, ``aten::mkldnn_convolution``, ``aten.convolution_backward``, ...).
+CONVOLUTION = re.compile(r"conv(olution|[123]d|_depthwise)")
+
+#: /proc/cpuinfo flags of CPUs that compute in bf16 natively (AVX-512 BF16, AMX).
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags() -> set[str]:
+    """The flags of the first CPU in /proc/cpuinfo (empty where there is none)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    flags = next((line for line in lines if line.startswith("flags")), "flags:")
+    return set(flags.split(":", 1)[1].split())
+
+
+def cpu_line(threads: int) -> str:
+    """A markdown line: the CPU model, logical CPUs, those this process may run on, whether
+    the CPU has native bf16, and the torch threads."""
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    flags = cpu_flags()
+    bf16 = [flag for flag in BF16_FLAGS if flag in flags]
+    native = f"yes ({', '.join(bf16)})" if bf16 else "no (no avx512_bf16 / amx_bf16)"
+    return (
+        f"- CPU: {device_name('cpu')}, {os.cpu_count()} logical CPUs, {affinity} in this "
+        f"process's affinity; native bf16: {native}; torch threads: {threads}"
+    )
+
 
 def machine_description(threads: int) -> str:
     """Markdown lines naming the machine, the software, the date and the current load."""
     load = os.getloadavg()
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
-        f"- CPU: {device_name('cpu')}, {os.cpu_count()} logical CPUs; torch threads: {threads}\n"
+        f"{cpu_line(threads)}\n"
         f"- Python {platform.python_version()}, torch {torch.__version__}; {now}\n"
         f"- load average (1, 5, 15 min) before: {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}"
     )
@@ -127,3 +170,48 @@ def rounds_line(times: Times) -> str:
     """A markdown line with every round's wall time per call, seconds."""
     parts = [name + " " + ", ".join(f"{w:.2f}" for w in run["wall"]) for name, run in times.items()]
     return "- wall s per round: " + "; ".join(parts)
+
+
+def step_flops(step: Callable[[], object]) -> tuple[float, float]:
+    """FLOPs of one call of ``step``, all and those of convolutions, as
+    :class:`~torch.utils.flop_counter.FlopCounterMode` counts them: forward and backward
+    matrix products and convolutions (elementwise ops and the optimiser count 0)."""
+    with FlopCounterMode(display=False) as counter:
+        step()
+    counts = counter.get_flop_counts().get("Global", {})
+    convolutions = sum(n for op, n in counts.items() if CONVOLUTION.search(str(op)))
+    return float(counter.get_total_flops()), float(convolutions)
+
+
+def convolution_seconds(step: Callable[[], object]) -> tuple[float, float]:
+    """Profile one call of ``step``: the self CPU seconds of its convolution ops (forward and
+    backward, :data:`CONVOLUTION`) and the call's wall seconds."""
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        start = time.perf_counter()
+        step()
+        wall = time.perf_counter() - start
+    events = profiler.key_averages()
+    own = sum(e.self_cpu_time_total for e in events if CONVOLUTION.search(e.key))
+    return own / 1e6, wall
+
+
+def limit_table(calls: Mapping[str, Callable[[], object]], times: Times) -> str:
+    """A table under :data:`LIMIT_HEADER` with one row per call, from one more call counted by
+    :func:`step_flops` and one profiled by :func:`convolution_seconds`: the step's GFLOP, its
+    GFLOP/s at the median wall time of ``times``, the share of the profiled call's wall time
+    spent in convolutions, and the convolutions' GFLOP/s over their own time."""
+    rows = []
+    for name, call in calls.items():
+        flops, conv_flops = step_flops(call)
+        conv_s, wall_s = convolution_seconds(call)
+        median = statistics.median(times[name]["wall"])
+        rows.append(
+            [
+                name,
+                f"{flops / 1e9:.1f}",
+                f"{flops / 1e9 / median:.1f}",
+                f"{100 * conv_s / wall_s:.0f} % ({conv_s:.3f} of {wall_s:.3f} s)",
+                f"{conv_flops / 1e9 / conv_s:.1f}" if conv_s > 0 else "-",
+            ]
+        )
+    return markdown_table(LIMIT_HEADER, rows)

@@ -5,7 +5,8 @@ process with one thread, as a user runs it (most of each run's few seconds is im
 and aufacs). The figures of such tiny runs mean nothing; the checks are that the tables are
 there, that the times in them are positive, and, where a benchmark first checks that aufacs and
 its reference compute the same function, that they do. ``bench_jaa_step`` runs without
-``--official-code`` (there is no clone of the official code here).
+``--official-code`` (there is no clone of the official code here); ``bench_megraph_step`` runs
+with it once more, on a stand-in clone written into the test's folder (:data:`FAKE_MEGRAPH`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,9 +41,82 @@ RUNS = {
 }
 
 
-def run_benchmark(name: str, folder: Path) -> str:
-    """Run ``benchmarks.<name>`` with its smoke arguments on one thread; its standard output."""
-    arguments = [argument.format(tmp=folder) for argument in RUNS[name].split()]
+#: A stand-in for a CVI-SZU/ME-GraphAU clone, file by file: what the harness imports, with the
+#: official names and return conventions, the models borrowed from the official-structure
+#: reference; its ``resnet50`` refuses to load ImageNet weights and its stage-2 forward has the
+#: official CUDA-only branch (``start``, ``end`` unset on the CPU) that the harness fixes.
+FAKE_MEGRAPH = {
+    "model/resnet.py": """
+        import torchvision
+
+        class ResNet(torchvision.models.ResNet):
+            def forward(self, x):  # (B, 3, H, W) -> (B, T, 2048) tokens, as the official one
+                for name in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3"):
+                    x = getattr(self, name)(x)
+                return self.layer4(x).flatten(2).transpose(1, 2)
+
+        def resnet50(pretrained=True):
+            if pretrained:
+                raise RuntimeError("checkpoints/resnet50-19c8e357.pth: no such file")
+            model = ResNet(torchvision.models.resnet.Bottleneck, [3, 4, 6, 3])
+            model.out_channels, model.fc = model.fc.in_features, None
+            return model
+    """,
+    "model/ANFL.py": """
+        from benchmarks.official_me_graph_au import RefMEFARG
+        from .resnet import resnet50
+
+        class MEFARG(RefMEFARG):
+            def __init__(self, num_classes=12, backbone="resnet50", neighbor_num=4, metric="dots"):
+                super().__init__(resnet50(), num_classes, stage=1)
+                self.head.gnn.k = neighbor_num
+
+            def forward(self, x):
+                return super().forward(x)[0]
+    """,
+    "model/MEFL.py": """
+        from benchmarks.official_me_graph_au import RefMEFARG
+        from .resnet import resnet50
+
+        class MEFARG(RefMEFARG):
+            def __init__(self, num_classes=12, backbone="resnet50"):
+                super().__init__(resnet50(), num_classes, stage=2)
+                self.start = self.end = None
+
+            def forward(self, x):
+                dev = x.get_device()
+                if dev >= 0:
+                    start, end = self.start, self.end
+                del start, end
+                return super().forward(x)
+    """,
+    "utils.py": """
+        from torch import nn
+        from aufacs.models.losses import weighted_asymmetric_loss
+
+        class WeightedAsymmetricLoss(nn.Module):
+            def __init__(self, eps=1e-8, disable_torch_grad=True, weight=None):
+                super().__init__()
+                self.weight = weight
+
+            def forward(self, x, y):
+                return weighted_asymmetric_loss(x, y, self.weight)
+    """,
+}
+
+
+def write_fake_megraph(folder: Path) -> Path:
+    """Write :data:`FAKE_MEGRAPH` under ``folder``; the clone's root."""
+    for path, text in FAKE_MEGRAPH.items():
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_text(textwrap.dedent(text))
+    return folder
+
+
+def run_benchmark(name: str, folder: Path, extra: str = "") -> str:
+    """Run ``benchmarks.<name>`` with its smoke arguments (and ``extra``) on one thread; its
+    standard output."""
+    arguments = [argument.format(tmp=folder) for argument in f"{RUNS[name]} {extra}".split()]
     command = [sys.executable, "-m", f"benchmarks.{name}", *arguments]
     result = subprocess.run(
         command,
@@ -78,14 +153,23 @@ def number(text: str) -> float:
     return float(re.search(r"-?[\d,]*\.?\d+(?:e[-+]?\d+)?", text).group().replace(",", ""))
 
 
-def check_step_table(output: str) -> None:
-    """The first step table has positive times for the official structure and aufacs, and a
-    positive speed-up."""
+def check_step_table(output: str, reference: str = "official structure") -> None:
+    """The first step table has positive times for ``reference`` and aufacs, and a positive
+    speed-up."""
     rows = table_rows(output, "")
-    for name in ("official structure", "aufacs"):
+    for name in (reference, "aufacs"):
         assert all(number(cell) > 0 for cell in rows[name]), rows[name]
     speed_up = rows["speed-up: median of per-round ratios; ratio of minima"]
     assert all(cell.endswith("x") and number(cell) > 0 for cell in speed_up)
+
+
+def check_limit_table(output: str, reference: str) -> None:
+    """The first distance-to-the-limit table: per step, positive GFLOP and GFLOP/s and a
+    convolution share in [0, 100] %."""
+    rows = table_rows(output.split("Distance to the limit")[1], "")
+    for name in (reference, "aufacs"):
+        gflop, rate, share = (number(cell) for cell in rows[name][:3])
+        assert gflop > 0 and rate > 0 and 0 <= share <= 100, rows[name]
 
 
 # --- what each benchmark prints ---------------------------------------------------------------
@@ -100,16 +184,20 @@ def check_jaa_step(output: str, folder: Path) -> None:
     assert abs(float(losses.group(1)) - float(losses.group(2))) < 1e-4
     assert "JAA-Net v1 training step, batch 1, crop 176" in output
     check_step_table(output)
+    check_limit_table(output, "official structure")
     assert "load average (1, 5, 15 min) after" in output
 
 
-def check_megraph_step(output: str, folder: Path) -> None:
-    """Per stage, the same parameters and outputs as the official structure; its table."""
+def check_megraph_step(output: str, folder: Path, reference: str = "official structure") -> None:
+    """Per stage, the same parameters, outputs and loss as ``reference``; its two tables."""
     for stage, parameters in ((1, "28,253,784"), (2, "31,666,132")):
         part = output.split(f"ME-GraphAU stage {stage},")[1]
-        assert f"aufacs {parameters}, official structure {parameters}" in part
+        assert f"aufacs {parameters}, {reference} {parameters}" in part
         assert number(part.split("(eval)")[1]) < 1e-5
-        check_step_table(part)
+        losses = re.search(r"training loss (\S+) vs (\S+)", part)
+        assert abs(float(losses.group(1)) - float(losses.group(2))) < 1e-4
+        check_step_table(part, reference)
+        check_limit_table(part, reference)
 
 
 def check_models(output: str, folder: Path) -> None:
@@ -184,3 +272,9 @@ def test_every_benchmark_has_a_smoke_run():
 @pytest.mark.parametrize("name", list(RUNS))
 def test_benchmark_runs_at_its_smallest_size(name, tmp_path):
     CHECKS[name](run_benchmark(name, tmp_path), tmp_path)
+
+
+def test_megraph_step_runs_the_official_code_of_a_clone(tmp_path):
+    clone = write_fake_megraph(tmp_path / "ME-GraphAU")
+    output = run_benchmark("bench_megraph_step", tmp_path, f"--official-code {clone}")
+    check_megraph_step(output, tmp_path, reference="official code")
