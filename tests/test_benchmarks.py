@@ -20,7 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import REPO_ROOT
+
+from benchmarks.timing import step_flops
 
 #: Seconds one smoke run may take (each takes about 5 to 10 s on a quiet 2-core machine).
 TIMEOUT = 180
@@ -278,3 +281,12 @@ def test_megraph_step_runs_the_official_code_of_a_clone(tmp_path):
     clone = write_fake_megraph(tmp_path / "ME-GraphAU")
     output = run_benchmark("bench_megraph_step", tmp_path, f"--official-code {clone}")
     check_megraph_step(output, tmp_path, reference="official code")
+
+
+@pytest.mark.parametrize("groups", [1, 16])
+def test_a_convolutions_training_step_counts_three_forward_passes_whatever_its_groups(groups):
+    conv = torch.nn.Conv2d(32, 32, 3, padding=1, groups=groups)
+    image = torch.randn(2, 32, 8, 8, requires_grad=True)
+    forward = 2 * 2 * 32 * 8 * 8 * (32 // groups) * 9
+    flops, convolutions = step_flops(lambda: conv(image).sum().backward())
+    assert flops == convolutions == 3 * forward
