@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from aufacs.core.errors import AufacsError
 from aufacs.data.prepare import KINDS
 from aufacs.data.splits import check_fold
 from aufacs.data.stats import WEIGHT_SCHEMES
+from aufacs.engine.checkpoints import checkpoint_paths
 from aufacs.engine.device import AMP_HELP, AMP_MODES, DEVICES, THREADS_HELP, default_threads
 from aufacs.engine.recipes import OPTIMIZERS, SCHEDULES, recipe_for
 from aufacs.models import AUModel, available_models, model_options
@@ -182,12 +184,31 @@ def resolve_config(config: TrainConfig, model: AUModel, kind: str) -> TrainConfi
     }
     given = {k: v for k, v in dataclasses.asdict(config).items() if v is not None}
     resolved = dataclasses.replace(config, **{**filled, **given})
+    resolved = dataclasses.replace(
+        resolved, model_options=resolve_model_options(resolved.model_options)
+    )
     paths = {
         name: Path(value).resolve()
         for name in ("data", "cache", "out")
         if (value := getattr(resolved, name)) is not None
     }
     return dataclasses.replace(resolved, **paths)
+
+
+def resolve_model_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` with a run folder given as ``stage1_weights`` replaced by the path of that
+    run's last checkpoint (so a stage-2 run can name a stage-1 run trained for any number of
+    epochs); refuses a folder without checkpoints."""
+    weights = options.get("stage1_weights")
+    if weights is None or not Path(weights).is_dir():
+        return dict(options)
+    saved = checkpoint_paths(weights)
+    if not saved:
+        raise AufacsError(
+            f"stage1_weights {weights} is a folder without checkpoints; expected a stage-1 "
+            "run folder that has finished an epoch, or a stage-1 weight file"
+        )
+    return {**options, "stage1_weights": str(Path(saved[max(saved)]).resolve())}
 
 
 def check_resumable(saved: TrainConfig, config: TrainConfig) -> None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -34,19 +37,110 @@ def resolve_device(device: str, local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
-def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
+def resolve_amp(
+    amp: str, device: torch.device, facts: DeviceFacts | None = None
+) -> torch.dtype | None:
     """The autocast dtype, None for full precision. ``"auto"``: bf16 on CUDA where supported,
     else fp16; full precision on CPU. ``"bf16"`` also runs on CPU (about 1.6x faster JAA-Net
-    training steps on a CPU with AVX-512 BF16, see ``docs/benchmarks.md``); fp16 is CUDA-only."""
+    training steps on a CPU with AVX-512 BF16, see ``docs/benchmarks.md``); fp16 is CUDA-only.
+    ``facts``: what the device can do (None: :func:`device_facts` of ``device``)."""
+    if amp not in AMP_MODES:
+        raise AufacsError(f"amp must be one of {', '.join(AMP_MODES)}, got {amp!r}")
     if amp == "off" or (amp == "auto" and device.type != "cuda"):
         return None
     if device.type != "cuda":
         if amp == "bf16":
             return torch.bfloat16
         raise AufacsError(f"amp={amp!r} needs a CUDA device; use amp='bf16' or 'off' on {device}")
-    if amp == "fp16" or (amp == "auto" and not torch.cuda.is_bf16_supported()):
+    facts = facts or device_facts(device)
+    if amp == "fp16" or (amp == "auto" and not facts.bf16):
         return torch.float16
     return torch.bfloat16
+
+
+@dataclass(frozen=True)
+class DeviceFacts:
+    """What the device-dependent choices depend on: ``name`` (e.g. ``"NVIDIA H100 80GB HBM3"``
+    or the CPU model), ``bf16`` (native bfloat16 arithmetic) and ``memory_gib`` (device
+    memory, 0 when unknown)."""
+
+    name: str
+    bf16: bool
+    memory_gib: float = 0.0
+
+
+def device_facts(device: torch.device) -> DeviceFacts:
+    """The facts of ``device`` as torch and ``/proc/cpuinfo`` report them."""
+    if device.type == "cuda":
+        properties = torch.cuda.get_device_properties(device)
+        return DeviceFacts(
+            properties.name, torch.cuda.is_bf16_supported(), properties.total_memory / 2**30
+        )
+    name, flags = _cpu_info()
+    return DeviceFacts(name, bool({"avx512_bf16", "amx_bf16"} & flags))
+
+
+def _cpu_info() -> tuple[str, set[str]]:
+    """The CPU's model name and feature flags (empty where ``/proc/cpuinfo`` is absent)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "CPU", set()
+    first_cpu = text.split("\n\n")[0].splitlines()
+    fields = dict(line.split(":", 1) for line in first_cpu if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    return fields.get("model name", "CPU"), set(fields.get("flags", "").split())
+
+
+@dataclass(frozen=True)
+class DeviceChoices:
+    """Every device-dependent choice of a run, made in one place (:func:`device_choices`):
+    the mixed-precision dtype (None: float32), channels-last images and weights, the
+    DistributedDataParallel backend, pinned host memory for batches, and how JAA-Net's per-AU
+    branches run (:class:`aufacs.models.jaa_net.branches.BranchStack`)."""
+
+    device: torch.device
+    facts: DeviceFacts
+    amp: torch.dtype | None
+    channels_last: bool
+    backend: str
+    pin_memory: bool
+    branch_schedule: str
+
+    def summary(self) -> str:
+        """One line for the start of a run."""
+        precision = {None: "float32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp]
+        layout = "channels-last" if self.channels_last else "contiguous"
+        pinned = "pinned" if self.pin_memory else "pageable"
+        return (
+            f"device {self.device} ({self.facts.name}): {precision}, {layout} images, "
+            f"{self.backend} backend, {pinned} batches, JAA-Net branches "
+            f"{self.branch_schedule.replace('_', ' ')}"
+        )
+
+
+def uses_channels_last(device: torch.device) -> bool:
+    """Whether images and weights go channels-last on ``device``: on CUDA, where cuDNN's
+    convolutions are faster that way (on CPU only JAA-Net's per-branch stacks use it)."""
+    return device.type == "cuda"
+
+
+def device_choices(
+    device: torch.device, amp: str, facts: DeviceFacts | None = None
+) -> DeviceChoices:
+    """The choices for ``device`` and the ``amp`` option (:func:`resolve_amp`). ``facts``:
+    what the device can do (None: :func:`device_facts`); tests pass a CUDA device's here."""
+    facts = facts or device_facts(device)
+    cuda = device.type == "cuda"
+    return DeviceChoices(
+        device=device,
+        facts=facts,
+        amp=resolve_amp(amp, device, facts),
+        channels_last=uses_channels_last(device),
+        backend="nccl" if cuda else "gloo",
+        pin_memory=cuda,
+        branch_schedule="grouped" if cuda else "per_branch",
+    )
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
@@ -57,9 +151,9 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    """A batch on ``device``; images in channels-last layout on CUDA."""
+    """A batch on ``device``; images in channels-last layout on CUDA (:class:`DeviceChoices`)."""
     moved = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-    if device.type == "cuda":
+    if uses_channels_last(device):
         moved["image"] = moved["image"].contiguous(memory_format=torch.channels_last)
     return moved
 

@@ -12,6 +12,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from aufacs.engine.device import DeviceChoices
+
 
 @dataclass(frozen=True)
 class DistributedContext:
@@ -67,15 +69,16 @@ def split_batch(batch: dict[str, torch.Tensor], parts: int) -> list[dict[str, to
 
 
 @contextlib.contextmanager
-def process_group(context: DistributedContext, device: torch.device) -> Iterator[None]:
-    """Inside the block, this process belongs to its torchrun job's process group (nccl on
-    CUDA, gloo on CPU); nothing happens for a single process or a group already started."""
+def process_group(context: DistributedContext, choices: DeviceChoices) -> Iterator[None]:
+    """Inside the block, this process belongs to its torchrun job's process group (the
+    backend of ``choices``: nccl on CUDA, gloo on CPU); nothing happens for a single process or
+    a group already started."""
     if context.world == 1 or dist.is_initialized():
         yield
         return
-    if device.type == "cuda":
+    if choices.device.type == "cuda":
         torch.cuda.set_device(context.local_rank)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    dist.init_process_group(choices.backend)
     try:
         yield
     finally:

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from aufacs.core.config import config_from_dict
 from aufacs.core.errors import AufacsError
+from aufacs.core.io import write_text_atomic
+from aufacs.core.locks import exclusive_lock
 from aufacs.data.cache import META_FILE, AlignedCache
 from aufacs.data.dataset import AlignedFaceDataset
 from aufacs.data.prepare import KINDS, cache_folder, dataset_split
 from aufacs.data.splits import Split
 from aufacs.data.table import FrameTable
 from aufacs.engine.checkpoints import checkpoint_paths, load_checkpoint
-from aufacs.engine.config import TrainConfig, run_folder
+from aufacs.engine.config import TrainConfig, resolve_model_options, run_folder
 from aufacs.engine.device import resolve_device
+from aufacs.engine.distributed import DistributedContext
+from aufacs.engine.recipes import recipe_for
 from aufacs.models import AUModel, build_model, model_options
 
 #: The files of a run folder (see :mod:`aufacs.engine.train`).
@@ -30,6 +37,9 @@ EPOCHS_FILE = "epochs.csv"
 PROVENANCE_FILE = "provenance.json"
 #: The lock a training process holds on its run folder (:mod:`aufacs.core.locks`).
 LOCK_FILE = ".aufacs.lock"
+#: What training measured in its last epoch: seconds of each step, peak memory, the fold's
+#: training frames and the recipe's epochs (:func:`write_resources`).
+RESOURCES_FILE = "resources.json"
 
 
 def check_run_folders(config: TrainConfig) -> None:
@@ -42,6 +52,23 @@ def check_run_folders(config: TrainConfig) -> None:
             f"`aufacs prepare --data {config.data}` first"
         )
     _check_out_folder(run_folder(config), config.model)
+
+
+@contextlib.contextmanager
+def locked_run_folder(out: Path, context: DistributedContext) -> Iterator[None]:
+    """The main process holds the run folder's lock for the block; when another process
+    holds it, every process of this job refuses with the same sentence."""
+    with contextlib.ExitStack() as stack:
+        refusal = None
+        if context.main:
+            try:
+                stack.enter_context(exclusive_lock(out / LOCK_FILE, f"run folder {out}"))
+            except AufacsError as error:
+                refusal = str(error)
+        refusal = context.from_main(refusal)
+        if refusal is not None:
+            raise AufacsError(refusal)
+        yield
 
 
 def load_run_config(run: Path | str) -> TrainConfig:
@@ -102,14 +129,55 @@ def build_run_model(
 ) -> AUModel:
     """The configured model for the cache's AUs (their numbers passed when the builder takes
     ``aus``, so that attention rules pick the right regions). ``pretrained=False`` skips
-    loading pretrained backbone weights (a checkpoint will replace them)."""
-    options = dict(config.model_options)
+    loading pretrained backbone and stage-1 weights (a checkpoint will replace them); a run
+    folder given as ``stage1_weights`` stands for its last checkpoint."""
+    options = resolve_model_options(config.model_options)
     accepted = model_options(config.model)
     if "aus" in accepted:
         options.setdefault("aus", cache.aus.aus)
     if not pretrained and "pretrained" in accepted:
         options["pretrained"] = None
+    if not pretrained:
+        options.pop("stage1_weights", None)
     return build_model(config.model, len(cache.aus), **options)
+
+
+def peak_memory(device: torch.device) -> tuple[int, str]:
+    """This process's peak memory so far in bytes and what was measured: on CUDA the tensors
+    torch allocated on ``device``, elsewhere the process's peak resident set size."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device), "CUDA max_memory_allocated"
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak * (1 if sys.platform == "darwin" else 1024), "peak RSS of the process"
+
+
+def write_resources(
+    run: Path | str,
+    config: TrainConfig,
+    stage: int | str | None,
+    device: torch.device,
+    measured: Mapping[str, Any],
+) -> Path:
+    """Write ``<run>/resources.json``: what training ``measured`` (the epoch, its seconds per
+    step, the fold's training frames and steps per epoch) with the model, its ``stage``, the
+    batch size, the recipe's epochs, the device and this process's peak memory."""
+    peak, what = peak_memory(device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    record = {
+        "model": config.model,
+        "stage": stage,
+        "device": f"{device} ({name})",
+        "batch_size": config.batch_size,
+        "recipe_epochs": recipe_for(config.model, stage).epochs,
+        **measured,
+        "peak_memory_bytes": peak,
+        "peak_memory": what,
+    }
+    path = Path(run) / RESOURCES_FILE
+    write_text_atomic(path, json.dumps(record, indent=2) + "\n")
+    return path
 
 
 def make_dataset(

@@ -10,7 +10,11 @@ the run folder:
                                scheduler, gradient scaler, RNG states, epoch, config
 ``iterations.csv``             per iteration: epoch, iteration, step, lr, loss, each loss part
 ``epochs.csv``                 per epoch: the mean of each, seconds, samples per second
+``resources.json``             the last epoch's seconds per step, peak memory, training
+                               frames and the recipe's epochs (for projections of a run)
 =============================  ==============================================================
+
+A batch too large for the device stops the run with a sentence naming the batch size.
 
 **Resume.** Training again into the same folder continues after the last checkpoint
 (written atomically, so the last one on disk is complete) and drops the log rows of the
@@ -34,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -48,7 +51,6 @@ from tqdm.auto import tqdm
 from aufacs.core.config import config_to_dict, save_config
 from aufacs.core.console import say
 from aufacs.core.errors import AufacsError
-from aufacs.core.locks import exclusive_lock
 from aufacs.data.cache import AlignedCache
 from aufacs.data.dataset import batch_loader
 from aufacs.data.prepare import cache_folder
@@ -72,7 +74,7 @@ from aufacs.engine.config import (
 )
 from aufacs.engine.device import (
     autocast,
-    resolve_amp,
+    device_choices,
     resolve_device,
     seed_everything,
     set_deterministic,
@@ -92,15 +94,17 @@ from aufacs.engine.runs import (
     CONFIG_FILE,
     EPOCHS_FILE,
     ITERATIONS_FILE,
-    LOCK_FILE,
     build_run_model,
     check_run_folders,
     data_kind,
     fold_split,
     load_run_config,
+    locked_run_folder,
     make_dataset,
+    write_resources,
 )
 from aufacs.models import AUModel
+from aufacs.models.jaa_net.branches import set_branch_schedule
 
 
 class Trainer:
@@ -111,7 +115,8 @@ class Trainer:
         cache = AlignedCache.open(cache_folder(config.data, config.cache))
         kind = data_kind(config, cache)
         self.device = resolve_device(config.device, context.local_rank)
-        self.amp = resolve_amp(config.amp, self.device)
+        self.choices = device_choices(self.device, config.amp)
+        self.amp = self.choices.amp
         seed_everything(config.seed)
         set_deterministic(config.deterministic, self.device)
         model = build_run_model(config, cache)
@@ -120,8 +125,9 @@ class Trainer:
         self._load_training_data(cache, model, kind)
         #: The bare model; ``self.model`` is the same, or its DDP wrapper while training.
         self.raw_model = model.to(self.device)
-        if self.device.type == "cuda":
+        if self.choices.channels_last:
             self.raw_model = self.raw_model.to(memory_format=torch.channels_last)
+        set_branch_schedule(self.raw_model, self.choices.branch_schedule)
         self.model: nn.Module = self.raw_model
         self.optimizer = make_optimizer(self.raw_model, config)
         factor = lr_factor(
@@ -134,6 +140,8 @@ class Trainer:
         self.scheduler = LambdaLR(self.optimizer, factor)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
         self.epoch = 0
+        #: Seconds of each step of the last epoch, data loading included.
+        self.step_seconds: list[float] = []
 
     def _load_training_data(self, cache: AlignedCache, model: AUModel, kind: str) -> None:
         """This process's share of the fold's training frames, the sampler that shuffles
@@ -166,7 +174,7 @@ class Trainer:
             sampler=self.sampler,
             drop_last=True,
             num_workers=config.num_workers,
-            pin_memory=self.device.type == "cuda",
+            pin_memory=self.choices.pin_memory,
         )
         self.steps = min(len(self.loader), config.max_steps_per_epoch or len(self.loader))
         if self.steps == 0:
@@ -229,6 +237,7 @@ class Trainer:
                         }
                     )
                     path = self.save()
+                    self.write_resources()
                     if config.progress:
                         done = f"epoch {self.epoch}/{config.epochs}: loss {means['loss']:.4f}"
                         say(f"{done}, {seconds:.0f} s, saved {path}")
@@ -250,11 +259,13 @@ class Trainer:
             disable=not (self.config.progress and self.context.main),
             leave=False,
         )
+        self.step_seconds = []
+        tick = time.perf_counter()
         with bar:
             for iteration, batch in enumerate(self.loader, start=1):
                 if iteration > self.steps:
                     break
-                parts = self.train_step(to_device(batch, self.device), epoch, iteration)
+                parts = self.checked_step(batch, epoch, iteration)
                 for name, value in parts.items():
                     sums[name] = sums.get(name, 0.0) + value
                 if log is not None:
@@ -269,9 +280,38 @@ class Trainer:
                         }
                     )
                 self.scheduler.step()
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                self.step_seconds.append(time.perf_counter() - tick)
+                tick = time.perf_counter()
                 bar.update()
                 bar.set_postfix(loss=f"{parts['loss']:.4f}")
         return {name: total / self.steps for name, total in sums.items()}
+
+    def write_resources(self) -> Path:
+        """Record the last epoch's step seconds and peak memory (``resources.json``)."""
+        measured = {
+            "epoch": self.epoch,
+            "train_frames": len(self.dataset),
+            "steps_per_epoch": len(self.loader),
+            "step_seconds": [round(s, 4) for s in self.step_seconds],
+        }
+        return write_resources(self.out, self.config, self.raw_model.stage, self.device, measured)
+
+    def checked_step(
+        self, batch: dict[str, torch.Tensor], epoch: int, iteration: int
+    ) -> dict[str, float]:
+        """:meth:`train_step` on ``batch`` moved to the device; running out of memory stops
+        the run with AufacsError naming the batch size."""
+        try:
+            return self.train_step(to_device(batch, self.device), epoch, iteration)
+        except RuntimeError as error:  # torch.cuda.OutOfMemoryError is one
+            if not any(s in str(error).lower() for s in ("out of memory", "allocate memory")):
+                raise
+        raise AufacsError(
+            f"training {self.config.model} ran out of memory on {self.device} at batch size "
+            f"{self.config.batch_size}; lower batch_size, or split each batch with micro_batches"
+        )
 
     def train_step(
         self, batch: dict[str, torch.Tensor], epoch: int, iteration: int
@@ -331,11 +371,13 @@ def train(config: TrainConfig) -> Path:
     """
     check_config(config)
     context = DistributedContext.from_env()
-    device = resolve_device(config.device, context.local_rank)
+    choices = device_choices(resolve_device(config.device, context.local_rank), config.amp)
     check_run_folders(config)  # refuse before the lock creates anything
-    with process_group(context, device), _locked(run_folder(config), context):
+    with process_group(context, choices), locked_run_folder(run_folder(config), context):
         check_run_folders(config)
         use_threads(config.threads, announce=context.main)
+        if context.main:
+            say(choices.summary())
         trainer = Trainer(config, context)
         out = trainer.out
         if (out / CONFIG_FILE).is_file():
@@ -351,20 +393,3 @@ def train(config: TrainConfig) -> Path:
         context.barrier()
         trainer.run()
     return out
-
-
-@contextlib.contextmanager
-def _locked(out: Path, context: DistributedContext) -> Iterator[None]:
-    """The main process holds the run folder's lock for the block; when another process
-    holds it, every process of this job refuses with the same sentence."""
-    with contextlib.ExitStack() as stack:
-        refusal = None
-        if context.main:
-            try:
-                stack.enter_context(exclusive_lock(out / LOCK_FILE, f"run folder {out}"))
-            except AufacsError as error:
-                refusal = str(error)
-        refusal = context.from_main(refusal)
-        if refusal is not None:
-            raise AufacsError(refusal)
-        yield

@@ -3,18 +3,22 @@ the work of the later notebooks, from a smoke test to the published recipes."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aufacs.data.synthetic import SynthConfig
+from aufacs.models import model_options
 
 
 @dataclass(frozen=True)
 class ModelPlan:
     """How one model is trained in a preset: ``epochs``, ``batch_size``, ``lr`` (None: the
     recipe's), ``image_size`` (input side in pixels, None: the model's default), builder
-    ``options`` and ``max_steps_per_epoch`` (None: every batch)."""
+    ``options``, ``max_steps_per_epoch`` (None: every batch) and ``stages``: training stages
+    run one after the other, the second starting from the first's last checkpoint (ME-GraphAU's
+    ``(1, 2)``: option ``stage1_weights``); empty: one run as ``options`` say."""
 
     epochs: int | None
     batch_size: int | None
@@ -22,6 +26,7 @@ class ModelPlan:
     image_size: int | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     max_steps_per_epoch: int | None = None
+    stages: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,7 @@ PRESETS: dict[str, Preset] = {
             "jaa_net": ModelPlan(epochs=None, batch_size=None),
             "eac_net": ModelPlan(epochs=None, batch_size=None, options={"pretrained": "imagenet"}),
             "me_graph_au": ModelPlan(
-                epochs=None, batch_size=None, options={"pretrained": "imagenet"}
+                epochs=None, batch_size=None, options={"pretrained": "imagenet"}, stages=(1, 2)
             ),
         },
         heatmap_samples=6,
@@ -116,6 +121,21 @@ PRESETS: dict[str, Preset] = {
         n_boot=1000,
         speed_batch=32,
         speed_repeats=20,
-        description="the published recipes at full size (ImageNet weights, a GPU, real data)",
+        description="the published recipes at full size, ME-GraphAU in both stages (ImageNet "
+        "weights, a GPU, real data)",
     ),
 }
+
+
+def adjusted_preset(preset: Preset, *, epochs: int | None, random_init: bool) -> Preset:
+    """``preset`` with every model trained for ``epochs`` (None: the preset's) and, with
+    ``random_init``, every model that takes ImageNet weights started from random ones."""
+
+    def adjusted(model: str, plan: ModelPlan) -> ModelPlan:
+        options = dict(plan.options)
+        if random_init and "pretrained" in model_options(model):
+            options.update(RANDOM_INIT)
+        return dataclasses.replace(plan, epochs=epochs or plan.epochs, options=options)
+
+    models = {model: adjusted(model, plan) for model, plan in preset.models.items()}
+    return dataclasses.replace(preset, models=models)

@@ -4,14 +4,18 @@
 (:data:`aufacs.report.presets.PRESETS`):
 
 1. ``01_data_cleaning`` once (for the synthetic data set it first generates the data),
-2. ``02_train`` once per model (report ``02_train_<model>``),
+2. ``02_train`` once per model (report ``02_train_<model>``), and for a model whose preset
+   asks for two stages (the ``paper`` preset's ME-GraphAU) once more, the second stage
+   starting from the first's last checkpoint (report ``02_train_<model>_stage2``),
 3. ``03_evaluate_epochs``, ``04_heatmaps`` and ``05_compare_models`` on all the runs,
 4. ``06_own_photos`` with the JAA-Net run (else the first run) on the demo face,
 
 writing ``<reports>/<name>/<report>.ipynb`` (the executed notebook) and ``.html`` (a page
 that opens offline: :func:`aufacs.report.pages.export_html`), ``study.json`` (configuration,
 seconds and metrics of each report) and ``index.html`` linking them. Runs go to
-``<runs>/<name>/<model>``. A notebook that fails stops the study with :class:`AufacsError`
+``<runs>/<name>/<model>`` (and ``<model>_stage2``). Before any notebook runs, each training
+is checked (settings, options, device) and the ImageNet weights the plan needs are loaded
+once (:func:`run_study`). A notebook that fails stops the study with :class:`AufacsError`
 naming it; its partial executed notebook and HTML are kept, as are the reports before it,
 and the index says what ran. Widgets need a live kernel, and a cell that draws them can hang
 nbclient's batch execution now and then (jupyter/nbclient#312), so the study turns the
@@ -20,6 +24,12 @@ progress bars off; the heatmap browser it shows is plain HTML and JavaScript
 
 One study at a time writes a reports folder (a lock, see :func:`run_study`); every notebook
 gets the study's ``THREADS`` (None: :func:`default_threads`, announced once).
+
+**Rehearsal** (``rehearse``): every notebook runs with the preset's full-size models and
+recipes, but each model and stage trains 1 epoch of a few steps and the later notebooks use a
+handful of faces (:func:`aufacs.report.rehearsal.rehearsal_preset`); then the study writes
+``rehearsal.json`` and prints a projection of the real run on this device: seconds per step,
+hours per epoch and in all, peak memory, and the disk of the aligned-face cache.
 
 What the notebooks themselves call is :mod:`aufacs.report.workbook`.
 """
@@ -36,7 +46,7 @@ from typing import Any
 from aufacs.core.console import say
 from aufacs.core.errors import AufacsError
 from aufacs.core.locks import exclusive_lock
-from aufacs.data.prepare import KINDS, check_dataset
+from aufacs.data.prepare import KINDS, cache_folder, check_dataset
 from aufacs.data.splits import check_fold
 from aufacs.engine.device import (
     THREADS_HELP,
@@ -49,7 +59,8 @@ from aufacs.engine.runs import LOCK_FILE
 from aufacs.models import available_models
 from aufacs.report.index import write_index
 from aufacs.report.pages import export_html
-from aufacs.report.presets import PRESETS, ModelPlan, Preset
+from aufacs.report.presets import PRESETS, ModelPlan, Preset, adjusted_preset
+from aufacs.report.rehearsal import preflight, rehearsal_preset, training_runs, write_projection
 from aufacs.report.workbook import METRICS_MIME
 
 #: The workbook, in the order the study runs it.
@@ -87,6 +98,20 @@ class StudyConfig:
     runs: Path = field(default=Path("runs"), metadata={"help": "training runs root folder"})
     notebooks: Path = field(
         default=Path("notebooks"), metadata={"help": "folder of the workbook notebooks"}
+    )
+    rehearse: bool = field(
+        default=False,
+        metadata={
+            "help": "run every notebook with the full-size models and recipes for a few steps "
+            "per epoch and stage, then print a projection of the real run"
+        },
+    )
+    random_init: bool = field(
+        default=False,
+        metadata={
+            "help": "EAC-Net and ME-GraphAU start from random weights instead of ImageNet's, "
+            "e.g. for a rehearsal on a machine without them"
+        },
     )
 
 
@@ -140,16 +165,25 @@ def check_study(config: StudyConfig) -> Preset:
     return PRESETS[config.size]
 
 
+def planned_preset(config: StudyConfig) -> Preset:
+    """The study's preset (checked, :func:`check_study`) with its ``epochs`` and
+    ``random_init``, cut to a rehearsal with ``rehearse``."""
+    preset = check_study(config)
+    preset = adjusted_preset(preset, epochs=config.epochs, random_init=config.random_init)
+    return rehearsal_preset(preset) if config.rehearse else preset
+
+
 def study_plan(config: StudyConfig) -> list[Step]:
     """The notebook executions of a study, in order, with their parameters (absolute paths;
     every notebook gets the study's ``THREADS``)."""
-    preset = check_study(config)
+    preset = planned_preset(config)
     data = config.data.resolve()
     reports = (config.reports / config.name).resolve()
-    runs = {model: (config.runs / config.name / model).resolve() for model in config.models}
     steps = [_cleaning_step(config, preset, data, reports)]
-    for model, run in runs.items():
-        steps.append(_training_step(config, model, preset.models[model], data, run))
+    root = (config.runs / config.name).resolve()
+    for model in config.models:
+        steps += _training_steps(config, model, preset.models[model], data, root)
+    runs = {name: folder for name, (folder, _) in training_runs(steps).items()}
     steps += _steps_on_the_runs(config, preset, runs, reports)
     return [
         Step(step.notebook, step.report, {**step.parameters, "THREADS": config.threads})
@@ -174,23 +208,45 @@ def _cleaning_step(config: StudyConfig, preset: Preset, data: Path, reports: Pat
     return Step("01_data_cleaning", "01_data_cleaning", parameters)
 
 
-def _training_step(config: StudyConfig, model: str, plan: ModelPlan, data: Path, run: Path) -> Step:
+def _training_steps(
+    config: StudyConfig, model: str, plan: ModelPlan, data: Path, root: Path
+) -> list[Step]:
+    """The training of ``model`` into ``<root>/<model>``; with two ``stages``, then the second
+    stage into ``<root>/<model>_stage<k>``, loading the first run's last checkpoint."""
+    if len(plan.stages) < 2:
+        return [_training_step(config, model, plan, data, root / model, dict(plan.options))]
+    first, second = plan.stages
+    later = {**plan.options, "stage": second, "stage1_weights": str(root / model)}
+    return [
+        _training_step(config, model, plan, data, root / model, {**plan.options, "stage": first}),
+        _training_step(config, model, plan, data, root / f"{model}_stage{second}", later),
+    ]
+
+
+def _training_step(
+    config: StudyConfig,
+    model: str,
+    plan: ModelPlan,
+    data: Path,
+    run: Path,
+    options: dict[str, Any],
+) -> Step:
     parameters = {
         "MODEL": model,
         "DATA_ROOT": str(data),
         "FOLD": config.fold,
-        "EPOCHS": config.epochs or plan.epochs,
+        "EPOCHS": plan.epochs,
         "BATCH_SIZE": plan.batch_size,
         "LR": plan.lr,
         "IMAGE_SIZE": plan.image_size,
         "DEVICE": config.device,
         "RUN_DIR": str(run),
-        "MODEL_OPTIONS": dict(plan.options),
+        "MODEL_OPTIONS": options,
         "MAX_STEPS_PER_EPOCH": plan.max_steps_per_epoch,
         "SEED": config.seed,
         "PROGRESS": False,
     }
-    return Step("02_train", f"02_train_{model}", parameters)
+    return Step("02_train", f"02_train_{run.name}", parameters)
 
 
 def _steps_on_the_runs(
@@ -263,10 +319,14 @@ def run_study(config: StudyConfig) -> Path:
     """
     config = resolved_study(config)
     steps = study_plan(config)
+    preflight(steps)
     out = config.reports / config.name
     with exclusive_lock(out / LOCK_FILE, f"reports folder {out}"), thread_limit(config.threads):
         use_threads(config.threads)
         _run_steps(config, steps, out)
+        if config.rehearse:
+            real = study_plan(dataclasses.replace(config, rehearse=False))
+            write_projection(out, training_runs(real), cache_folder(config.data))
     return out
 
 

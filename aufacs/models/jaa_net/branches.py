@@ -15,6 +15,14 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def set_branch_schedule(model: nn.Module, schedule: str) -> None:
+    """Give every :class:`BranchStack` of ``model`` left at ``"auto"`` the ``schedule``
+    (``"grouped"`` or ``"per_branch"``) that the run's device choices made."""
+    for module in model.modules():
+        if isinstance(module, BranchStack) and module.schedule == "auto":
+            module.schedule = schedule
+
+
 class BranchStack(nn.Sequential):
     """A conv / BN / ReLU / pooling stack holding ``branches`` independent copies: every conv
     has ``groups = branches`` and every BatchNorm covers branches·C channels, copy k owning
