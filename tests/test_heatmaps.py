@@ -15,6 +15,7 @@ from aufacs.analysis.heatmaps import (
     attention_mass_inside,
     denormalise,
     heatmap_set,
+    uniform_map_ratio,
 )
 from aufacs.core.errors import AufacsError
 from aufacs.inference.explain import au_probability_bars, draw_landmarks, heatmap_gallery, overlay
@@ -224,3 +225,28 @@ def test_gallery_refuses_maps_that_do_not_fit_the_images():
 def test_heatmap_set_counts_its_samples():
     sample = HeatmapSet(np.zeros((4, 8, 8, 3), np.uint8), np.zeros((4, 1, 8, 8)), (1,))
     assert sample.num_samples == 4
+
+
+def test_a_map_that_prefers_nothing_is_no_different_from_a_uniform_map() -> None:
+    rng = np.random.default_rng(0)
+    uniform = rng.uniform(0.05, 0.2, (40, 3))
+    inside = uniform * rng.uniform(0.9, 1.1, (40, 3))
+    ratio = uniform_map_ratio(inside, uniform, np.ones((40, 3), bool), n_boot=500)
+    assert ratio["low"] < 1 < ratio["high"] and ratio["faces"] == 40
+    assert ratio["ratio"] == pytest.approx(inside.sum() / uniform.sum())
+
+
+def test_a_map_on_the_regions_is_better_and_absent_aus_and_empty_maps_do_not_count() -> None:
+    uniform = np.full((20, 2), 0.1)
+    inside = np.full((20, 2), 0.3)
+    inside[:, 1] = np.nan  # maps without mass
+    kept = np.ones((20, 2), bool)
+    kept[:5] = False  # faces that show neither AU
+    ratio = uniform_map_ratio(inside, uniform, kept)
+    assert ratio["ratio"] == pytest.approx(3.0) and ratio["low"] > 1
+    assert ratio["faces"] == 15
+
+
+def test_no_kept_pair_gives_nan_and_no_faces() -> None:
+    ratio = uniform_map_ratio(np.ones((3, 2)), np.ones((3, 2)), np.zeros((3, 2), bool))
+    assert ratio["faces"] == 0 and np.isnan(ratio["ratio"])

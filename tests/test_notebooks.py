@@ -48,6 +48,13 @@ def test_notebooks_in_git_have_no_outputs(path):
 
 
 @pytest.mark.parametrize("path", PATHS, ids=NOTEBOOKS)
+def test_every_cell_has_a_unique_id(path):
+    """nbformat 4.5 requires them; JupyterLab and papermill would otherwise make new ones."""
+    ids = [cell.get("id") for cell in json.loads(path.read_text())["cells"]]
+    assert all(ids) and len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize("path", PATHS, ids=NOTEBOOKS)
 def test_each_notebook_has_one_tagged_parameters_cell(path):
     tagged = [c for c in code_cells(path) if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1

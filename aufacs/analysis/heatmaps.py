@@ -217,6 +217,46 @@ def attention_mass_inside(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tens
     )
 
 
+#: The columns of :func:`uniform_map_ratio`'s result, in order.
+RATIO_COLUMNS = ("map", "inside", "uniform", "ratio", "low", "high", "faces")
+
+
+def uniform_map_ratio(
+    inside: np.ndarray, uniform: np.ndarray, kept: np.ndarray, n_boot: int = 1000, seed: int = 0
+) -> dict[str, float]:
+    """Mass inside the AU regions relative to a uniform map's, with a bootstrap over faces.
+
+    ``inside`` (S, N): share of each map's mass inside its AU's region
+    (:func:`attention_mass_inside`); ``uniform`` (S, N): the region's share of the image;
+    ``kept`` (S, N) bool: the (face, AU) pairs to count (the AUs a face shows; NaN maps are
+    dropped). Returns ``inside`` and ``uniform`` (means over kept pairs), ``ratio`` (their
+    quotient: 1 for a map without preference), ``low`` and ``high`` (2.5th and 97.5th
+    percentiles of the ratio over ``n_boot`` resamplings of the S faces) and ``faces`` (the
+    faces with a kept pair); NaN where nothing is kept.
+    """
+    kept = np.asarray(kept, bool) & ~np.isnan(inside)
+    per_face_inside = np.where(kept, inside, 0.0).sum(axis=1)
+    per_face_uniform = np.where(kept, uniform, 0.0).sum(axis=1)
+    count = kept.sum(axis=1)
+    faces = int((count > 0).sum())
+    if faces == 0:
+        return dict.fromkeys(("inside", "uniform", "ratio", "low", "high"), np.nan) | {"faces": 0}
+    # how often each face is drawn in each resampling: (n_boot, S)
+    weights = np.random.default_rng(seed).multinomial(
+        len(count), np.full(len(count), 1 / len(count)), n_boot
+    )
+    boot = (weights @ per_face_inside) / np.maximum(weights @ per_face_uniform, 1e-12)
+    ratio = per_face_inside.sum() / per_face_uniform.sum()
+    return {
+        "inside": per_face_inside.sum() / count.sum(),
+        "uniform": per_face_uniform.sum() / count.sum(),
+        "ratio": ratio,
+        "low": float(np.percentile(boot, 2.5)),
+        "high": float(np.percentile(boot, 97.5)),
+        "faces": faces,
+    }
+
+
 def denormalise(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
     """Undo a model's input normalisation: (..., 3, H, W) float -> (..., H, W, 3) uint8 RGB.
 

@@ -1,5 +1,6 @@
 """What ``04_heatmaps`` computes: heatmaps of test faces per run and epoch, the galleries'
-choice of them, and how much of each map falls inside its AU's ground-truth region.
+choice of them, and how much of each map falls inside its AU's ground-truth region, against
+what a uniform map would put there.
 
 Runs are opened with :class:`aufacs.engine.runs.LoadedRun`; the maps come from
 :func:`aufacs.analysis.heatmaps.heatmap_set`. The browser that shows them is
@@ -9,6 +10,7 @@ Runs are opened with :class:`aufacs.engine.runs.LoadedRun`; the maps come from
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,13 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from aufacs.analysis.heatmaps import HeatmapSet, attention_mass_inside, heatmap_set
+from aufacs.analysis.heatmaps import (
+    RATIO_COLUMNS,
+    HeatmapSet,
+    attention_mass_inside,
+    heatmap_set,
+    uniform_map_ratio,
+)
 from aufacs.core.aus import au_column
 from aufacs.core.console import say
 from aufacs.core.errors import AufacsError
@@ -114,24 +122,34 @@ def region_masks(run: LoadedRun, test: AlignedFaceDataset, indices: np.ndarray) 
     return masks[..., top : top + crop, top : top + crop] > 0.5
 
 
-def attention_scores(
+@dataclass(frozen=True)
+class RegionMass:
+    """How one run's maps of ``S`` test faces meet the ``N`` AUs' ground-truth regions:
+    ``inside`` (S, N) the share of each map's mass inside its AU's region (NaN for a map
+    without mass), ``uniform`` (S, N) the region's share of the image (what a map without
+    preference scores), ``present`` (S, N) bool, whether the face shows the AU; ``aus`` the
+    N column names."""
+
+    inside: np.ndarray
+    uniform: np.ndarray
+    present: np.ndarray
+    aus: list[str]
+
+
+def region_mass(
     runs: Mapping[str, Path | str],
     *,
     gradcam_for: Sequence[str] = (),
     epoch: int | None = None,
     n_samples: int = 48,
     device: str = "cpu",
-) -> pd.DataFrame:
-    """Share of map mass inside each AU's ground-truth region, on synthetic data.
-
-    One row per run (its own maps: attention, or Grad-CAM without attention), one more per
-    run named in ``gradcam_for`` (Grad-CAM), and a last row ``uniform map`` (the region's
-    share of the image: what a map without preference scores); one column per AU. Each cell
-    averages :func:`aufacs.analysis.heatmaps.attention_mass_inside` over the ``n_samples``
-    test faces in which the AU is present (NaN if in none). ``epoch``: None for each run's
-    last. Runs on real data have no ground-truth regions: the table is then empty.
-    """
-    rows, uniform, columns = {}, None, []
+) -> dict[str, RegionMass]:
+    """:class:`RegionMass` of every run's own maps (attention, or Grad-CAM without
+    attention), keyed ``"<run> (<method>)"``, and of Grad-CAM for the runs named in
+    ``gradcam_for``, on ``n_samples`` test faces spread over the test set; synthetic data
+    only (a run on real data has no ground-truth regions and is left out, with a line saying
+    so). ``epoch``: None for each run's last."""
+    masses = {}
     for name, folder in runs.items():
         run = LoadedRun.open(folder, device)
         if run.config.kind != "synthetic":
@@ -141,21 +159,73 @@ def attention_scores(
         batch, indices = _test_batch(test, n_samples, run.device)
         model = run.load_epoch(epoch)
         masks = region_masks(run, test, indices)
-        present = batch["au"].cpu() > 0
+        uniform = masks.float().mean(dim=(-2, -1)).numpy()
+        present = batch["au"].cpu().numpy() > 0
+        aus = [au_column(a) for a in run.cache.aus.aus]
         for method in ("auto", "gradcam") if name in gradcam_for else ("auto",):
             maps = heatmap_set(model, batch, run.cache.aus.aus, method=method)
             inside = attention_mass_inside(torch.as_tensor(maps.maps.astype(np.float32)), masks)
-            rows[f"{name} ({maps.method})"] = _masked_mean(inside, present)
-        uniform = _masked_mean(masks.float().mean(dim=(-2, -1)), present)
-        columns = [au_column(a) for a in run.cache.aus.aus]
-    if uniform is not None:
-        rows["uniform map"] = uniform
-    return pd.DataFrame(rows, index=columns, dtype=float).T
+            masses[f"{name} ({maps.method})"] = RegionMass(inside.numpy(), uniform, present, aus)
+    return masses
 
 
-def _masked_mean(values: torch.Tensor, keep: torch.Tensor) -> np.ndarray:
+def attention_scores(masses: Mapping[str, RegionMass]) -> pd.DataFrame:
+    """Share of map mass inside each AU's ground-truth region: one row per map of
+    :func:`region_mass`, and a last row ``uniform map`` (what a map without preference
+    scores); one column per AU. Each cell averages over the test faces in which the AU is
+    present (NaN if in none). Empty when no run has regions (real data)."""
+    rows = {name: _masked_mean(mass.inside, mass.present) for name, mass in masses.items()}
+    if not masses:
+        return pd.DataFrame(dtype=float)
+    last = list(masses.values())[-1]
+    rows["uniform map"] = _masked_mean(last.uniform, last.present)
+    return pd.DataFrame(rows, index=last.aus, dtype=float).T
+
+
+def uniform_ratios(
+    masses: Mapping[str, RegionMass], n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """How many times a uniform map's mass each map puts inside the AU regions, over the
+    test faces and the AUs they show: one row per map with ``inside`` and ``uniform`` (mean
+    shares), ``ratio`` (their quotient) and its 95 % bootstrap interval over test faces
+    (``low``, ``high``), ``faces`` and a ``verdict``: better than a uniform map when the whole
+    interval lies above 1, worse when below, else no different from one."""
+    rows = []
+    for name, mass in masses.items():
+        ratio = uniform_map_ratio(mass.inside, mass.uniform, mass.present, n_boot, seed)
+        rows.append({"map": name, **ratio, "verdict": _ratio_verdict(ratio["low"], ratio["high"])})
+    return pd.DataFrame(rows, columns=[*RATIO_COLUMNS, "verdict"])
+
+
+def map_metrics(scores: pd.DataFrame, ratios: pd.DataFrame) -> dict[str, float]:
+    """What 04 publishes: each map's mean share inside the AU regions (the row means of
+    :func:`attention_scores`) and its ratio to a uniform map (:func:`uniform_ratios`)."""
+    metrics = scores.mean(axis=1).round(3).to_dict()
+    for row in ratios.itertuples():
+        metrics[f"{row.map} ratio to uniform"] = round(float(row.ratio), 2)
+    return metrics
+
+
+def _ratio_verdict(low: float, high: float) -> str:
+    if low > 1:
+        return "better than a uniform map"
+    if high < 1:
+        return "worse than a uniform map"
+    return "no different from a uniform map"
+
+
+def ratio_notes(ratios: pd.DataFrame) -> str:
+    """One Markdown bullet per map of :func:`uniform_ratios`: its verdict, ratio and interval."""
+    return "\n".join(
+        f"- **{row.map}** is {row.verdict}: {row.ratio:.2f}× its mass inside the AU regions "
+        f"(95 % interval {row.low:.2f}–{row.high:.2f}, {row.faces} test faces)."
+        for row in ratios.itertuples()
+    )
+
+
+def _masked_mean(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Mean over samples of (S, N) ``values`` where ``keep`` (S, N) holds: (N,), NaN if none."""
-    kept = keep & ~values.isnan()
-    total = torch.where(kept, values, torch.zeros_like(values)).sum(dim=0)
-    count = kept.sum(dim=0)
-    return torch.where(count > 0, total / count.clamp_min(1), torch.nan).numpy()
+    kept = keep & ~np.isnan(values)
+    count = kept.sum(axis=0)
+    total = np.where(kept, values, 0.0).sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
