@@ -250,3 +250,18 @@ def test_a_map_on_the_regions_is_better_and_absent_aus_and_empty_maps_do_not_cou
 def test_no_kept_pair_gives_nan_and_no_faces() -> None:
     ratio = uniform_map_ratio(np.ones((3, 2)), np.ones((3, 2)), np.zeros((3, 2), bool))
     assert ratio["faces"] == 0 and np.isnan(ratio["ratio"])
+
+
+def test_the_ratio_table_gives_each_map_a_verdict_and_a_sentence() -> None:
+    from aufacs.report.maps import RegionMass, ratio_notes, uniform_ratios
+
+    shape, aus = (8, 2), ["AU1", "AU2"]
+    uniform, present = np.full(shape, 0.1), np.ones(shape, bool)
+    masses = {
+        "on (attention)": RegionMass(np.full(shape, 0.3), uniform, present, aus),
+        "off (gradcam)": RegionMass(np.full(shape, 0.02), uniform, present, aus),
+    }
+    ratios = uniform_ratios(masses)
+    assert list(ratios["verdict"]) == ["better than a uniform map", "worse than a uniform map"]
+    notes = ratio_notes(ratios).splitlines()
+    assert notes[0].startswith("- **on (attention)** is better") and "3.00×" in notes[0]

@@ -186,15 +186,15 @@ def uniform_ratios(
     masses: Mapping[str, RegionMass], n_boot: int = 1000, seed: int = 0
 ) -> pd.DataFrame:
     """How many times a uniform map's mass each map puts inside the AU regions, over the
-    test faces and the AUs they show: one row per map with ``inside`` and ``uniform`` (mean
-    shares), ``ratio`` (their quotient) and its 95 % bootstrap interval over test faces
-    (``low``, ``high``), ``faces`` and a ``verdict``: better than a uniform map when the whole
-    interval lies above 1, worse when below, else no different from one."""
+    test faces and the AUs they show: one row per map (the index) with ``inside`` and
+    ``uniform`` (mean shares), ``ratio`` (their quotient) and its 95 % bootstrap interval over
+    test faces (``low``, ``high``), ``faces`` and a ``verdict``: better than a uniform map
+    when the whole interval lies above 1, worse when below, else no different from one."""
     rows = []
     for name, mass in masses.items():
         ratio = uniform_map_ratio(mass.inside, mass.uniform, mass.present, n_boot, seed)
         rows.append({"map": name, **ratio, "verdict": _ratio_verdict(ratio["low"], ratio["high"])})
-    return pd.DataFrame(rows, columns=[*RATIO_COLUMNS, "verdict"])
+    return pd.DataFrame(rows, columns=[*RATIO_COLUMNS, "verdict"]).set_index("map")
 
 
 def map_metrics(scores: pd.DataFrame, ratios: pd.DataFrame) -> dict[str, float]:
@@ -202,7 +202,7 @@ def map_metrics(scores: pd.DataFrame, ratios: pd.DataFrame) -> dict[str, float]:
     :func:`attention_scores`) and its ratio to a uniform map (:func:`uniform_ratios`)."""
     metrics = scores.mean(axis=1).round(3).to_dict()
     for row in ratios.itertuples():
-        metrics[f"{row.map} ratio to uniform"] = round(float(row.ratio), 2)
+        metrics[f"{row.Index} ratio to uniform"] = round(float(row.ratio), 2)
     return metrics
 
 
@@ -217,7 +217,7 @@ def _ratio_verdict(low: float, high: float) -> str:
 def ratio_notes(ratios: pd.DataFrame) -> str:
     """One Markdown bullet per map of :func:`uniform_ratios`: its verdict, ratio and interval."""
     return "\n".join(
-        f"- **{row.map}** is {row.verdict}: {row.ratio:.2f}× its mass inside the AU regions "
+        f"- **{row.Index}** is {row.verdict}: {row.ratio:.2f}× its mass inside the AU regions "
         f"(95 % interval {row.low:.2f}–{row.high:.2f}, {row.faces} test faces)."
         for row in ratios.itertuples()
     )
