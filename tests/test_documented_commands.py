@@ -51,6 +51,8 @@ NOT_RUN = {
     "pip install": "installs packages; make test installs the same extras",
     "python -m benchmarks.bench_jaa_step --official-code": "needs a clone of the official "
     "JAA-Net code, which is not in the repository",
+    "python -m benchmarks.bench_megraph_step --official-code": "needs a clone of the official "
+    "ME-GraphAU code (tests/test_benchmarks.py runs it against a stand-in clone)",
 }
 #: Commands that another test runs, by their start.
 RUN_ELSEWHERE = {
