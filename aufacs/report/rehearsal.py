@@ -18,7 +18,7 @@ from aufacs.engine.runs import RESOURCES_FILE
 from aufacs.models import model_options
 from aufacs.models.backbones import torchvision_backbone
 from aufacs.report.presets import Preset
-from aufacs.report.workbook import IMAGE_SIZE_OPTIONS
+from aufacs.report.workbook import with_image_size
 
 if TYPE_CHECKING:
     from aufacs.report.study import Step
@@ -81,13 +81,10 @@ def training_steps(steps: Sequence[Step]) -> list[Step]:
 
 
 def training_config(parameters: Mapping[str, Any]) -> TrainConfig:
-    """The :class:`TrainConfig` that ``02_train`` makes of a study step's ``parameters``."""
-    options = dict(parameters["MODEL_OPTIONS"])
-    model, size = parameters["MODEL"], parameters["IMAGE_SIZE"]
-    if size is not None and model in IMAGE_SIZE_OPTIONS:
-        options[IMAGE_SIZE_OPTIONS[model]] = size
-    return TrainConfig(
-        model=model,
+    """The :class:`TrainConfig` that ``02_train`` makes of a study step's ``parameters``
+    (before 01 has made the data folder, so that is not checked here)."""
+    config = TrainConfig(
+        model=parameters["MODEL"],
         data=Path(parameters["DATA_ROOT"]),
         fold=parameters["FOLD"],
         out=Path(parameters["RUN_DIR"]),
@@ -95,10 +92,11 @@ def training_config(parameters: Mapping[str, Any]) -> TrainConfig:
         batch_size=parameters["BATCH_SIZE"],
         lr=parameters["LR"],
         device=parameters["DEVICE"],
-        model_options=options,
+        model_options=dict(parameters["MODEL_OPTIONS"]),
         max_steps_per_epoch=parameters["MAX_STEPS_PER_EPOCH"],
         seed=parameters["SEED"],
     )
+    return with_image_size(config, parameters["IMAGE_SIZE"])
 
 
 def check_training(config: TrainConfig) -> None:

@@ -184,14 +184,21 @@ def train_config(
     )
     check_config(config)
     found(data, "data folder")
+    return with_image_size(config, image_size)
+
+
+def with_image_size(config: TrainConfig, image_size: int | None) -> TrainConfig:
+    """``config`` with the input side ``image_size`` (pixels) set through the model's own
+    option (:data:`IMAGE_SIZE_OPTIONS`); None keeps the model's default. AufacsError for a
+    model that takes a fixed input size."""
     if image_size is None:
         return config
-    if model not in IMAGE_SIZE_OPTIONS:
+    if config.model not in IMAGE_SIZE_OPTIONS:
         raise AufacsError(
-            f"IMAGE_SIZE cannot be set for {model}, which takes its fixed input size; "
+            f"IMAGE_SIZE cannot be set for {config.model}, which takes its fixed input size; "
             f"leave it None (models with a size option: {', '.join(IMAGE_SIZE_OPTIONS)})"
         )
-    options = {**config.model_options, IMAGE_SIZE_OPTIONS[model]: image_size}
+    options = {**config.model_options, IMAGE_SIZE_OPTIONS[config.model]: image_size}
     return dataclasses.replace(config, model_options=options)
 
 
