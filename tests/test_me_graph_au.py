@@ -89,6 +89,14 @@ def test_input_is_an_imagenet_normalised_224_crop_of_a_256_face():
     assert (spec.crop_size, spec.resize_to, spec.mean) == (224, 256, (0.485, 0.456, 0.406))
 
 
+def test_input_size_sets_the_crop_and_the_resize_in_the_official_ratio():
+    model = tiny_model(1, input_size=96)
+    assert (model.input_spec.crop_size, model.input_spec.resize_to) == (96, 110)
+    assert model.eval()(tiny_batch(size=96)).au_prob.shape == (3, 5)
+    with pytest.raises(AufacsError, match="input_size must be a multiple of 32"):
+        tiny_model(1, input_size=100)
+
+
 def test_each_stage_has_its_official_training_recipe():
     stage1, stage2 = recipe_for("me_graph_au", 1), recipe_for("me_graph_au", 2)
     assert (stage1.lr, stage2.lr) == (1e-4, 1e-5)

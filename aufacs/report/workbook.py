@@ -47,7 +47,11 @@ from aufacs.report.tables import cell
 #: MIME type of the metrics :func:`publish` writes into a notebook's output.
 METRICS_MIME = "application/json"
 #: Builder option that sets each model's input side in pixels (``IMAGE_SIZE`` of 02_train).
-IMAGE_SIZE_OPTIONS: dict[str, str] = {"jaa_net": "crop_size", "eac_net": "input_size"}
+IMAGE_SIZE_OPTIONS: dict[str, str] = {
+    "jaa_net": "crop_size",
+    "eac_net": "input_size",
+    "me_graph_au": "input_size",
+}
 
 
 def publish(metrics: Mapping[str, Any]) -> None:
@@ -189,15 +193,9 @@ def train_config(
 
 def with_image_size(config: TrainConfig, image_size: int | None) -> TrainConfig:
     """``config`` with the input side ``image_size`` (pixels) set through the model's own
-    option (:data:`IMAGE_SIZE_OPTIONS`); None keeps the model's default. AufacsError for a
-    model that takes a fixed input size."""
+    option (:data:`IMAGE_SIZE_OPTIONS`); None keeps the model's default."""
     if image_size is None:
         return config
-    if config.model not in IMAGE_SIZE_OPTIONS:
-        raise AufacsError(
-            f"IMAGE_SIZE cannot be set for {config.model}, which takes its fixed input size; "
-            f"leave it None (models with a size option: {', '.join(IMAGE_SIZE_OPTIONS)})"
-        )
     options = {**config.model_options, IMAGE_SIZE_OPTIONS[config.model]: image_size}
     return dataclasses.replace(config, model_options=options)
 

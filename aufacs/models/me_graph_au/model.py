@@ -63,7 +63,6 @@ class MEGraphAU(AUModel):
     (:class:`GraphEdgeModel`) and ``edge_fc`` (Linear C -> 4) in stage 2.
     """
 
-    input_spec = InputSpec(224, *IMAGENET_NORMALISATION, resize_to=256)
     weight_scheme = "inverse"
 
     def __init__(
@@ -73,8 +72,12 @@ class MEGraphAU(AUModel):
         stage: int,
         neighbor_num: int = 4,
         lam_edge: float = 0.05,
+        input_size: int = 224,
     ) -> None:
         super().__init__()
+        self.input_spec = InputSpec(
+            input_size, *IMAGENET_NORMALISATION, resize_to=round(input_size * 256 / 224)
+        )
         self.num_aus = num_aus
         self.stage = stage
         self.lam_edge = lam_edge
@@ -93,7 +96,8 @@ class MEGraphAU(AUModel):
         nn.init.xavier_uniform_(self.sc)
 
     def gradcam_layer(self) -> nn.Module:
-        """The layer Grad-CAM explains: the backbone's last stage, (B, 2048, 7, 7) at 224 px."""
+        """The layer Grad-CAM explains: the backbone's last stage, (B, 2048, S/32, S/32) for
+        input side S (7 × 7 at 224 px)."""
         return self.backbone.layer4
 
     def forward(self, batch: dict[str, torch.Tensor]) -> AUOutput:
@@ -181,6 +185,7 @@ def build_me_graph_au(
     lam_edge: float = 0.05,
     stage1_weights: str | Path | None = None,
     backbone: str = "resnet50",
+    input_size: int = 224,
 ) -> MEGraphAU:
     """Build ME-GraphAU for ``num_aus`` AUs (12 for BP4D, 8 for DISFA).
 
@@ -193,7 +198,9 @@ def build_me_graph_au(
     ``lam_edge``: λ of the stage-2 loss L_WA + λ·L_E (README BP4D: 0.05; code default 0.001).
     ``stage1_weights``: stage 2 only, a stage-1 checkpoint to start from (see
     :meth:`MEGraphAU.load_stage1`). ``backbone``: ``"resnet50"`` (official) or
-    ``"resnet18"`` (random init only, for tests).
+    ``"resnet18"`` (random init only, for tests). ``input_size``: input side S in pixels, a
+    multiple of 32 (the ResNet's stride), cropped from the face resized to S·256/224 as the
+    official 224 from 256; 224 is the published size.
     """
     if stage not in (1, 2):
         raise AufacsError(f"stage must be 1 (ANFL) or 2 (MEFL), got {stage!r}")
@@ -203,10 +210,14 @@ def build_me_graph_au(
         raise AufacsError(f"neighbor_num must lie in 1..num_aus={num_aus}, got {neighbor_num}")
     if not lam_edge >= 0:
         raise AufacsError(f"lam_edge must be a non-negative loss weight, got {lam_edge}")
+    if input_size < 32 or input_size % 32:
+        raise AufacsError(
+            f"input_size must be a multiple of 32 (224 in the paper), not {input_size}"
+        )
     if stage1_weights is not None and stage != 2:
         raise AufacsError("stage1_weights initialises a stage-2 model; pass stage=2 with it")
     resnet = _resnet(backbone, None if stage1_weights is not None else pretrained)
-    model = MEGraphAU(ResNetTokens(resnet), num_aus, stage, neighbor_num, lam_edge)
+    model = MEGraphAU(ResNetTokens(resnet), num_aus, stage, neighbor_num, lam_edge, input_size)
     if stage1_weights is not None:
         model.load_stage1(stage1_weights)
     return model
