@@ -91,6 +91,8 @@ def training_config(parameters: Mapping[str, Any]) -> TrainConfig:
         epochs=parameters["EPOCHS"],
         batch_size=parameters["BATCH_SIZE"],
         lr=parameters["LR"],
+        optimizer=parameters["OPTIMIZER"],
+        schedule=parameters["SCHEDULE"],
         device=parameters["DEVICE"],
         model_options=dict(parameters["MODEL_OPTIONS"]),
         max_steps_per_epoch=parameters["MAX_STEPS_PER_EPOCH"],

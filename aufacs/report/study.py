@@ -238,6 +238,8 @@ def _training_step(
         "EPOCHS": plan.epochs,
         "BATCH_SIZE": plan.batch_size,
         "LR": plan.lr,
+        "OPTIMIZER": plan.optimizer,
+        "SCHEDULE": plan.schedule,
         "IMAGE_SIZE": plan.image_size,
         "DEVICE": config.device,
         "RUN_DIR": str(run),

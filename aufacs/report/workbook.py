@@ -158,6 +158,8 @@ def train_config(
     epochs: int | None = None,
     batch_size: int | None = None,
     lr: float | None = None,
+    optimizer: str | None = None,
+    schedule: str | None = None,
     image_size: int | None = None,
     device: str = "auto",
     out: Path | str | None = None,
@@ -168,7 +170,8 @@ def train_config(
     progress: bool = True,
 ) -> TrainConfig:
     """The :class:`TrainConfig` of ``02_train``'s parameters, checked (an unknown model first,
-    then the settings, then the data folder). ``image_size``: the input side in pixels, set
+    then the settings, then the data folder). ``lr``, ``optimizer``, ``schedule``: None keeps
+    the model's recipe (:mod:`aufacs.engine.recipes`). ``image_size``: the input side in pixels, set
     through the model's own option (:data:`IMAGE_SIZE_OPTIONS`); None keeps the model's
     default. ``options``: further builder options (e.g. ``pretrained``)."""
     config = TrainConfig(
@@ -179,6 +182,8 @@ def train_config(
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
+        optimizer=optimizer,
+        schedule=schedule,
         device=device,
         model_options={} if options is None else options,
         max_steps_per_epoch=max_steps_per_epoch,
