@@ -160,9 +160,10 @@ def test_comparison_notes_put_the_perfect_run_above_the_baseline(runs):
     baseline = compare.baseline_table(runs["jaa_net"])
     notes = compare.comparison_notes(per_au, baseline, compare.paired_table(runs, n_boot=50))
     assert notes[0].startswith("jaa_net: mean F1") and "is above the majority" in notes[0]
-    assert "a difference that holds after correcting" in notes[-1]
-    assert "Holm-corrected p = " in notes[-1] and " test subjects resampled" in notes[-1]
+    assert "a difference that holds after correcting" in notes[-2]
+    assert "Holm-corrected p = " in notes[-2] and " test subjects resampled" in notes[-2]
     assert any(n.startswith("jaa_net has the highest mean F1") for n in notes)
+    assert notes[-1].startswith("Every pair differs after correction") and "one seed" in notes[-1]
 
 
 def test_the_published_summary_says_whether_every_model_beats_the_baseline(runs):
@@ -227,6 +228,7 @@ def test_a_difference_is_called_one_only_when_it_survives_the_correction(
 ):
     per_au = compare.per_au_table(runs, "last", n_boot=20)
     baseline = compare.baseline_table(runs["jaa_net"])
-    note = compare.comparison_notes(per_au, baseline, paired_row(low, high, p_holm))[-1]
+    *_, note, ranking = compare.comparison_notes(per_au, baseline, paired_row(low, high, p_holm))
     assert ("holds after correcting" in note) is holds and "clear" not in note
     assert "4 test subjects" in note and "1 comparison," in note
+    assert ranking.startswith("The ranking is not stable: a - b cannot") is not holds

@@ -280,9 +280,9 @@ def best_metrics(runs: Runs) -> dict[str, float]:
 def comparison_notes(per_au: pd.DataFrame, baseline: Baselines, paired: pd.DataFrame) -> list[str]:
     """Sentences derived from the comparison: each run against each baseline (a
     majority-baseline table, or :func:`aufacs.analysis.baseline.baseline_tables`), the best
-    run, the AUs each run does best, and each paired difference, called a difference only
+    run, the AUs each run does best, each paired difference, called a difference only
     where it survives the correction for multiple comparisons (Holm p-value and family-wise
-    interval)."""
+    interval), and whether the ranking is stable."""
     means = per_au[per_au["au"] == "mean"].set_index("model")
     notes = []
     for name, row in means.iterrows():
@@ -299,7 +299,32 @@ def comparison_notes(per_au: pd.DataFrame, baseline: Baselines, paired: pd.DataF
         won = ", ".join(au_column(a) for a in per.index[ahead]) or "no AU alone"
         notes.append(f"{best} has the highest mean F1, and the best F1 of all runs on {won}.")
     notes += [_paired_note(row, len(paired)) for row in paired.itertuples()]
+    if len(means) > 1:
+        notes.append(_ranking_note(paired))
     return notes
+
+
+def _difference_holds(row) -> bool:
+    """Whether a paired difference survives the correction: its family-wise interval
+    excludes zero and its Holm-corrected p-value is below the family-wise level."""
+    return (row.low > 0 or row.high < 0) and row.p_holm < FAMILY_ALPHA
+
+
+def _ranking_note(paired: pd.DataFrame) -> str:
+    """Whether the runs' order is settled: by the test subjects (every paired difference
+    holds) and, beyond them, by the one training seed each run had."""
+    open_pairs = [row.pair for row in paired.itertuples() if not _difference_holds(row)]
+    if not open_pairs:
+        return (
+            "Every pair differs after correction on these test subjects; each model was still "
+            "trained once (one seed), and only reruns with other seeds (`--seed`) show that "
+            "the order does not depend on it."
+        )
+    return (
+        f"The ranking is not stable: {', '.join(open_pairs)} cannot be told apart on these "
+        "test subjects, and each model was trained once (one seed), so a rerun with another "
+        "seed (`--seed`) can reverse these pairs."
+    )
 
 
 def _verdict(row: pd.Series, label: str, value: float) -> str:
@@ -312,12 +337,11 @@ def _verdict(row: pd.Series, label: str, value: float) -> str:
 
 
 def _paired_note(row, pairs: int) -> str:
-    """One paired difference in words: a difference only where the family-wise interval
-    excludes zero and the Holm-corrected p-value is below the family-wise level."""
-    holds = (row.low > 0 or row.high < 0) and row.p_holm < FAMILY_ALPHA
+    """One paired difference in words: a difference only where it holds
+    (:func:`_difference_holds`)."""
     verdict = (
         "a difference that holds after correcting for the comparisons."
-        if holds
+        if _difference_holds(row)
         else "not distinguishable with these test subjects."
     )
     few = (
