@@ -41,6 +41,7 @@ RUNS = {
     "train_small": "--data {tmp}/data --out {tmp}/runs --models jaa_net --epochs 1 --smoke "
     "--threads 1",
     "bench_predict": "--threads 1 --frames 3 --warmup 0 --repeats 1 --backends haar",
+    "probe_small_cnn": "--data {tmp}/data --smoke --epochs 2 --threads 1",
 }
 
 
@@ -244,6 +245,14 @@ def check_train_small(output: str, folder: Path) -> None:
     assert (folder / "runs" / "jaa_net" / "epochs.csv").is_file()
 
 
+def check_probe(output: str, folder: Path) -> None:
+    """One line per epoch, with an F1 in [0, 1] and positive seconds."""
+    epochs = re.findall(r"epoch (\d+): test mean F1 (\S+), training (\S+), (\S+) s", output)
+    assert [int(e[0]) for e in epochs] == [1, 2]
+    assert all(0 <= float(e[1]) <= 1 and 0 <= float(e[2]) <= 1 and float(e[3]) > 0 for e in epochs)
+    assert (folder / "data" / "aufacs_cache_40" / "cache.json").is_file()
+
+
 def check_predict(output: str, folder: Path) -> None:
     """Per pipeline, a positive rate and speed-up; stage times for the new pipelines."""
     rows = [line.strip("|").split("|") for line in output.splitlines() if line.startswith("| haar")]
@@ -264,12 +273,14 @@ CHECKS: dict[str, Callable[[str, Path], None]] = {
     "bench_epoch": check_epoch,
     "train_small": check_train_small,
     "bench_predict": check_predict,
+    "probe_small_cnn": check_probe,
 }
 
 
 def test_every_benchmark_has_a_smoke_run():
     scripts = {p.stem for p in (REPO_ROOT / "benchmarks").glob("*.py")}
-    assert {s for s in scripts if s.startswith(("bench_", "train_"))} == set(RUNS) == set(CHECKS)
+    runnable = {s for s in scripts if s.startswith(("bench_", "train_", "probe_"))}
+    assert runnable == set(RUNS) == set(CHECKS)
 
 
 @pytest.mark.parametrize("name", list(RUNS))

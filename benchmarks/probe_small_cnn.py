@@ -1,0 +1,133 @@
+"""What the study's frames allow at its budget: a small plain CNN, mean F1 of every epoch.
+
+    python -m benchmarks.probe_small_cnn --data /tmp/synth [--epochs 12] [--no-positive-weight]
+    python -m benchmarks.probe_small_cnn --data /tmp/s --smoke
+
+Run from the repository root. No model of the study: four blocks of two 3×3 convolutions with
+batch norm and ReLU (16, 32, 64, 128 channels, each block ending in a 2×2 max-pool), global
+average pooling and one linear layer to the AUs, trained from random weights with AdamW
+(``--lr``) at batch ``--batch`` on random ``--crop`` px crops of the aligned faces with
+horizontal flips (test faces: the centre crop), pixels scaled to [-1, 1]. The loss is the
+binary cross-entropy over the known labels with, per AU, the positive weight (1 - p) / p of its
+positive rate p among the training frames (``--no-positive-weight``: plain). The data set and
+its cache are the study's, made as by ``benchmarks.train_small`` (the ``cpu`` preset's set
+generated into an empty ``--data``, faces aligned at its 72 px; ``--smoke``: the ``smoke``
+preset's). Fold 1: trains on its training subjects, scores its test subjects.
+
+Prints, per epoch, the mean F1 (threshold 0.5, the package's metric) on the test subjects and
+on 640 training frames, and the seconds of training; ``docs/training_experiments.md`` quotes
+it as the reference point the three networks are measured against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aufacs.analysis.metrics import confusion
+from aufacs.data.cache import AlignedCache
+from aufacs.engine.runs import fold_split
+from benchmarks.train_small import preset_cache
+
+#: Training frames scored each epoch, to show the gap between fitting and generalising.
+TRAIN_SCORED = 640
+
+
+def small_cnn(num_aus: int) -> nn.Module:
+    """The probe network: (B, 3, S, S) in [-1, 1] -> (B, num_aus) logits."""
+
+    def block(inputs: int, outputs: int) -> nn.Sequential:
+        layers = []
+        for channels in (inputs, outputs):
+            layers += [
+                nn.Conv2d(channels, outputs, 3, padding=1, bias=False),
+                nn.BatchNorm2d(outputs),
+                nn.ReLU(),
+            ]
+        return nn.Sequential(*layers, nn.MaxPool2d(2))
+
+    widths = (3, 16, 32, 64, 128)
+    blocks = [block(a, b) for a, b in zip(widths, widths[1:], strict=False)]
+    return nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, num_aus))
+
+
+def crops(images: torch.Tensor, crop: int, train: bool) -> torch.Tensor:
+    """(B, 3, S, S) uint8 -> (B, 3, crop, crop) float in [-1, 1]: one random crop for the
+    batch and a flip half the time when ``train``, else the centre crop."""
+    side = images.shape[-1]
+    if train:
+        top, left = np.random.randint(0, side - crop + 1, 2)
+    else:
+        top = left = (side - crop) // 2
+    out = images[..., top : top + crop, left : left + crop].float() / 127.5 - 1.0
+    return out.flip(-1) if train and np.random.rand() < 0.5 else out
+
+
+def mean_f1(net: nn.Module, images: torch.Tensor, labels: np.ndarray, crop: int) -> float:
+    """Mean F1 over the AUs of ``net`` on the centre crops of ``images``."""
+    net.eval()
+    with torch.no_grad():
+        logits = [net(crops(part, crop, False)) for part in images.split(256)]
+    prob = torch.sigmoid(torch.cat(logits)).numpy()
+    return float(confusion(prob, labels).f1.mean())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="synthetic data folder")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--crop", type=int, default=64, help="input side, pixels")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--no-positive-weight", action="store_true", help="plain BCE")
+    parser.add_argument("--seed", type=int, default=0, help="of the training")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--smoke", action="store_true", help="the smoke preset's set, 32 px")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    preset, crop = ("smoke", 32) if args.smoke else ("cpu", args.crop)
+    cache = AlignedCache.open(preset_cache(args.data, preset, None, 0))
+    split = fold_split(cache, "synthetic", 1)
+    subjects = cache.table["subject"].to_numpy()
+    train_rows = np.flatnonzero(np.isin(subjects, split.train))
+    test_rows = np.flatnonzero(np.isin(subjects, split.test))
+    images = torch.from_numpy(cache.images).permute(0, 3, 1, 2)  # (F, 3, S, S) uint8
+    labels = torch.from_numpy(cache.labels)  # (F, N), NaN unknown
+    positive = torch.nanmean(labels[train_rows], dim=0).clamp(1e-3, 1 - 1e-3)
+    weight = torch.ones_like(positive) if args.no_positive_weight else (1 - positive) / positive
+    net = small_cnn(labels.shape[1])
+    optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.0)
+    scored = train_rows[:TRAIN_SCORED]
+    print(f"{len(train_rows)} training and {len(test_rows)} test frames, {crop} px crops")
+    for epoch in range(1, args.epochs + 1):
+        start = time.perf_counter()
+        net.train()
+        order = np.random.permutation(train_rows)
+        for batch in np.array_split(order, max(1, len(order) // args.batch)):
+            target = labels[batch]
+            known = ~torch.isnan(target)
+            logits = net(crops(images[batch], crop, True))
+            loss = F.binary_cross_entropy_with_logits(
+                logits[known], target[known], pos_weight=weight.expand_as(target)[known]
+            )
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        seconds = time.perf_counter() - start
+        test_f1 = mean_f1(net, images[test_rows], cache.labels[test_rows], crop)
+        train_f1 = mean_f1(net, images[scored], cache.labels[scored], crop)
+        print(
+            f"epoch {epoch}: test mean F1 {test_f1:.3f}, training {train_f1:.3f}, {seconds:.1f} s"
+        )
+
+
+if __name__ == "__main__":
+    main()
