@@ -99,7 +99,7 @@ def main() -> None:
     subjects = cache.table["subject"].to_numpy()
     train_rows = np.flatnonzero(np.isin(subjects, split.train))
     test_rows = np.flatnonzero(np.isin(subjects, split.test))
-    images = torch.from_numpy(cache.images).permute(0, 3, 1, 2)  # (F, 3, S, S) uint8
+    images = torch.from_numpy(np.array(cache.images)).permute(0, 3, 1, 2)  # (F, 3, S, S) uint8
     labels = torch.from_numpy(cache.labels)  # (F, N), NaN unknown
     positive = torch.nanmean(labels[train_rows], dim=0).clamp(1e-3, 1 - 1e-3)
     weight = torch.ones_like(positive) if args.no_positive_weight else (1 - positive) / positive
