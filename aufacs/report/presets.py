@@ -18,9 +18,9 @@ class ModelPlan:
     ``optimizer`` (``"sgd"`` or ``"adamw"``) and ``schedule`` (``"step"``, ``"cosine"`` or
     ``"constant"``; each None: the recipe's), ``image_size`` (input side in pixels, None: the
     model's default), builder ``options``, ``max_steps_per_epoch`` (None: every batch) and
-    ``stages``: training stages
-    run one after the other, the second starting from the first's last checkpoint (ME-GraphAU's
-    ``(1, 2)``: option ``stage1_weights``); empty: one run as ``options`` say."""
+    ``stages``: training stages run one after the other, the second starting from the first's
+    last checkpoint (ME-GraphAU's ``(1, 2)``: option ``stage1_weights``); empty: one run as
+    ``options`` say."""
 
     epochs: int | None
     batch_size: int | None

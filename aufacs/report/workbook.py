@@ -171,9 +171,9 @@ def train_config(
 ) -> TrainConfig:
     """The :class:`TrainConfig` of ``02_train``'s parameters, checked (an unknown model first,
     then the settings, then the data folder). ``lr``, ``optimizer``, ``schedule``: None keeps
-    the model's recipe (:mod:`aufacs.engine.recipes`). ``image_size``: the input side in pixels, set
-    through the model's own option (:data:`IMAGE_SIZE_OPTIONS`); None keeps the model's
-    default. ``options``: further builder options (e.g. ``pretrained``)."""
+    the model's recipe (:mod:`aufacs.engine.recipes`). ``image_size``: the input side in
+    pixels, set through the model's own option (:data:`IMAGE_SIZE_OPTIONS`); None keeps the
+    model's default. ``options``: further builder options (e.g. ``pretrained``)."""
     config = TrainConfig(
         model=model,
         data=Path(data),
