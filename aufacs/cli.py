@@ -14,6 +14,7 @@ import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from aufacs.core.config import add_config_arguments, config_from_args
@@ -111,15 +112,78 @@ def _study(args: argparse.Namespace) -> None:
         run_study(config)
 
 
-def _add(
-    subparsers: argparse._SubParsersAction,
-    name: str,
-    help_text: str,
-    handler: Callable[[argparse.Namespace], None],
-) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(name, help=help_text, description=help_text)
-    parser.set_defaults(handler=handler)
-    return parser
+def _synth_arguments(parser: argparse.ArgumentParser) -> None:
+    from aufacs.data.synthetic import SynthConfig
+
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty folder")
+    add_config_arguments(parser, SynthConfig)
+
+
+def _preview_arguments(parser: argparse.ArgumentParser) -> None:
+    from aufacs.data.synthetic import SynthConfig
+
+    parser.add_argument("--out", type=Path, default=Path("docs/img/synth_grid.png"))
+    parser.add_argument("--n", type=int, default=12, help="number of faces")
+    add_config_arguments(parser, SynthConfig)
+
+
+def _audit_arguments(parser: argparse.ArgumentParser) -> None:
+    from aufacs.data.prepare import PrepareConfig
+
+    parser.add_argument("--out", type=Path, required=True, help="folder for the audit tables")
+    add_config_arguments(parser, PrepareConfig)
+
+
+def _prepare_arguments(parser: argparse.ArgumentParser) -> None:
+    from aufacs.data.prepare import PrepareConfig
+
+    add_config_arguments(parser, PrepareConfig)
+
+
+def _train_arguments(parser: argparse.ArgumentParser) -> None:
+    from aufacs.engine.config import TrainConfig
+
+    parser.add_argument("--config", type=Path, help="JSON file of training settings")
+    _add_offline_flag(parser)
+    add_config_arguments(parser, TrainConfig)
+
+
+def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    from aufacs.analysis.evaluate import EvaluateConfig
+
+    add_config_arguments(parser, EvaluateConfig)
+
+
+def _predict_arguments(parser: argparse.ArgumentParser) -> None:
+    from aufacs.inference.predict import PredictConfig
+
+    parser.add_argument("inputs", nargs="+", metavar="PATH", help="images, folders or videos")
+    add_config_arguments(parser, PredictConfig, exclude=("paths",))
+
+
+def _import_arguments(parser: argparse.ArgumentParser) -> None:
+    from aufacs.engine.published import ImportConfig
+
+    parser.add_argument(
+        "weights",
+        nargs="+",
+        type=Path,
+        metavar="WEIGHTS",
+        help="JAA-Net's six .pth files or their folder, or one ME-GraphAU or aufacs weight file",
+    )
+    add_config_arguments(parser, ImportConfig, exclude=("weights",))
+
+
+def _study_arguments(parser: argparse.ArgumentParser) -> None:
+    from aufacs.report.study import StudyConfig
+
+    parser.add_argument("--config", type=Path, help="JSON file of study settings")
+    parser.add_argument(
+        "--plan", action="store_true", help="print the notebooks and parameters; run nothing"
+    )
+    _add_offline_flag(parser)
+    add_config_arguments(parser, StudyConfig)
 
 
 def _add_offline_flag(parser: argparse.ArgumentParser) -> None:
@@ -131,80 +195,61 @@ def _add_offline_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_import(subparsers: argparse._SubParsersAction) -> None:
-    from aufacs.engine.published import ImportConfig
+@dataclass(frozen=True)
+class Subcommand:
+    """One ``aufacs`` subcommand: its one-line help, the function that adds its arguments
+    (importing the package module its settings live in) and the function that runs it."""
 
-    imported = _add(
-        subparsers, "import", "make a run folder of published weights, to evaluate or use", _import
-    )
-    imported.add_argument(
-        "weights",
-        nargs="+",
-        type=Path,
-        metavar="WEIGHTS",
-        help="JAA-Net's six .pth files or their folder, or one ME-GraphAU or aufacs weight file",
-    )
-    add_config_arguments(imported, ImportConfig, exclude=("weights",))
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    handler: Callable[[argparse.Namespace], None]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand."""
-    from aufacs.analysis.evaluate import EvaluateConfig
-    from aufacs.data.prepare import PrepareConfig
-    from aufacs.data.synthetic import SynthConfig
-    from aufacs.engine.config import TrainConfig
-    from aufacs.inference.predict import PredictConfig
-    from aufacs.report.study import StudyConfig
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "synth": Subcommand(
+        "generate the synthetic data set in the BP4D layout", _synth_arguments, _synth
+    ),
+    "preview": Subcommand("draw a grid of aligned synthetic faces", _preview_arguments, _preview),
+    "audit": Subcommand("audit a data set: defects, balance, leakage", _audit_arguments, _audit),
+    "prepare": Subcommand(
+        "audit a data set and cache its aligned faces", _prepare_arguments, _prepare
+    ),
+    "train": Subcommand("train a model (resumes a run found in --out)", _train_arguments, _train),
+    "evaluate": Subcommand("evaluate every saved epoch of a run", _evaluate_arguments, _evaluate),
+    "predict": Subcommand(
+        "detect, align and predict AUs in images or videos", _predict_arguments, _predict
+    ),
+    "import": Subcommand(
+        "make a run folder of published weights, to evaluate or use", _import_arguments, _import
+    ),
+    "study": Subcommand("run the study on the embedded default", _study_arguments, _study),
+}
 
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of the ``aufacs`` command. Every subcommand is listed, but only
+    ``command``'s arguments are added (None: every subcommand's), so that a command imports
+    only the part of the package it runs: ``aufacs synth`` starts without torch."""
     parser = argparse.ArgumentParser(prog="aufacs", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", required=True)
-
-    synth = _add(subparsers, "synth", "generate the synthetic data set in the BP4D layout", _synth)
-    synth.add_argument("--out", type=Path, required=True, help="output folder")
-    synth.add_argument("--overwrite", action="store_true", help="replace a non-empty folder")
-    add_config_arguments(synth, SynthConfig)
-
-    preview = _add(subparsers, "preview", "draw a grid of aligned synthetic faces", _preview)
-    preview.add_argument("--out", type=Path, default=Path("docs/img/synth_grid.png"))
-    preview.add_argument("--n", type=int, default=12, help="number of faces")
-    add_config_arguments(preview, SynthConfig)
-
-    audit = _add(subparsers, "audit", "audit a data set: defects, balance, leakage", _audit)
-    audit.add_argument("--out", type=Path, required=True, help="folder for the audit tables")
-    add_config_arguments(audit, PrepareConfig)
-
-    prepare = _add(subparsers, "prepare", "audit a data set and cache its aligned faces", _prepare)
-    add_config_arguments(prepare, PrepareConfig)
-
-    train = _add(subparsers, "train", "train a model (resumes a run found in --out)", _train)
-    train.add_argument("--config", type=Path, help="JSON file of training settings")
-    _add_offline_flag(train)
-    add_config_arguments(train, TrainConfig)
-
-    evaluate = _add(subparsers, "evaluate", "evaluate every saved epoch of a run", _evaluate)
-    add_config_arguments(evaluate, EvaluateConfig)
-
-    predict = _add(
-        subparsers, "predict", "detect, align and predict AUs in images or videos", _predict
-    )
-    predict.add_argument("inputs", nargs="+", metavar="PATH", help="images, folders or videos")
-    add_config_arguments(predict, PredictConfig, exclude=("paths",))
-
-    _add_import(subparsers)
-    study = _add(subparsers, "study", "run the study on the embedded default", _study)
-    study.add_argument("--config", type=Path, help="JSON file of study settings")
-    study.add_argument(
-        "--plan", action="store_true", help="print the notebooks and parameters; run nothing"
-    )
-    _add_offline_flag(study)
-    add_config_arguments(study, StudyConfig)
+    for name, subcommand in SUBCOMMANDS.items():
+        sub = subparsers.add_parser(name, help=subcommand.help, description=subcommand.help)
+        sub.set_defaults(handler=subcommand.handler)
+        if command is None or command == name:
+            subcommand.arguments(sub)
     return parser
+
+
+def requested_command(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names (its first word), or None where it names none."""
+    return argv[0] if argv and argv[0] in SUBCOMMANDS else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``aufacs`` command; returns the exit status."""
     try:
-        args = build_parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        args = build_parser(requested_command(argv)).parse_args(argv)
         if getattr(args, "offline", False):
             os.environ["AUFACS_OFFLINE"] = "1"
         args.handler(args)

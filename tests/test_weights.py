@@ -93,7 +93,7 @@ def server(tmp_path, monkeypatch) -> WeightServer:
 
 
 def register_tiny(monkeypatch, name: str) -> None:
-    monkeypatch.setitem(backbones._ARCHITECTURES, "tiny", Architecture(tiny_model, (name,)))
+    monkeypatch.setitem(backbones._ARCHITECTURES, "tiny", Architecture(tiny_model, lambda: (name,)))
 
 
 def assert_weights_equal(model: nn.Module, state: dict) -> None:

@@ -19,12 +19,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from urllib.error import HTTPError
 
 import torch
-import torchvision
 from torch import nn
 
 from aufacs.core.errors import AufacsError
@@ -41,32 +39,46 @@ DEFAULT_WEIGHTS_URL = "https://download.pytorch.org/models/"
 class Architecture:
     """A backbone aufacs can load ImageNet weights into.
 
-    ``build``: makes the randomly initialised model. ``files``: names of the published weight
-    files accepted from the cache, the one to download first; each name carries the sha256
-    prefix of its content (``name-<hex>.pth``), as torch.hub expects.
+    ``build``: makes the randomly initialised model. ``files``: gives the names of the
+    published weight files accepted from the cache, the one to download first; each name
+    carries the sha256 prefix of its content (``name-<hex>.pth``), as torch.hub expects. Both
+    are functions so that torchvision, which takes seconds to import, is imported only when a
+    backbone is built or its weights are looked up.
     """
 
     build: Callable[[], nn.Module]
-    files: tuple[str, ...]
+    files: Callable[[], tuple[str, ...]]
 
 
-def _file_name(weights: torchvision.models.WeightsEnum) -> str:
-    """The file name at the end of a torchvision weights' URL."""
-    return weights.url.rsplit("/", 1)[-1]
+def _torchvision_model(name: str) -> Callable[[], nn.Module]:
+    """A function making ``torchvision.models.<name>`` with random weights."""
+
+    def build() -> nn.Module:
+        import torchvision
+
+        return getattr(torchvision.models, name)(weights=None)
+
+    return build
+
+
+def _torchvision_files(weights: str, *older: str) -> Callable[[], tuple[str, ...]]:
+    """A function giving the file name of ``torchvision.models.<weights>.IMAGENET1K_V1``
+    (the end of its URL), followed by the ``older`` published names."""
+
+    def files() -> tuple[str, ...]:
+        import torchvision
+
+        url = getattr(torchvision.models, weights).IMAGENET1K_V1.url
+        return (url.rsplit("/", 1)[-1], *older)
+
+    return files
 
 
 _ARCHITECTURES: dict[str, Architecture] = {
-    "vgg19": Architecture(
-        partial(torchvision.models.vgg19, weights=None),
-        (_file_name(torchvision.models.VGG19_Weights.IMAGENET1K_V1),),
-    ),
+    "vgg19": Architecture(_torchvision_model("vgg19"), _torchvision_files("VGG19_Weights")),
     "resnet50": Architecture(
-        partial(torchvision.models.resnet50, weights=None),
-        (
-            _file_name(torchvision.models.ResNet50_Weights.IMAGENET1K_V1),
-            "resnet50-19c8e357.pth",
-            "resnet50-11ad3fa6.pth",
-        ),
+        _torchvision_model("resnet50"),
+        _torchvision_files("ResNet50_Weights", "resnet50-19c8e357.pth", "resnet50-11ad3fa6.pth"),
     ),
 }
 
@@ -89,7 +101,7 @@ def imagenet_url(arch: str) -> str:
     """The URL ``arch``'s ImageNet weights download from (``AUFACS_WEIGHTS_URL`` or torchvision's
     own server, followed by the file name)."""
     base = os.environ.get(MIRROR_ENV) or DEFAULT_WEIGHTS_URL
-    return base.rstrip("/") + "/" + _ARCHITECTURES[arch].files[0]
+    return base.rstrip("/") + "/" + _ARCHITECTURES[arch].files()[0]
 
 
 def imagenet_weight_file(arch: str, offline: bool | None = None) -> Path:
@@ -99,10 +111,10 @@ def imagenet_weight_file(arch: str, offline: bool | None = None) -> Path:
     Raises AufacsError when the file is neither cached nor downloadable.
     """
     folder = torchvision_checkpoint_dir()
-    for name in _ARCHITECTURES[arch].files:
+    for name in _ARCHITECTURES[arch].files():
         if (folder / name).is_file():
             return folder / name
-    path, url = folder / _ARCHITECTURES[arch].files[0], imagenet_url(arch)
+    path, url = folder / _ARCHITECTURES[arch].files()[0], imagenet_url(arch)
     if downloads_disabled(offline):
         raise AufacsError(
             f"ImageNet weights for {arch} are not in torchvision's cache ({path}) and downloads "

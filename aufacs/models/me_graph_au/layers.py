@@ -7,11 +7,14 @@ T is the number of spatial tokens (7 x 7 = 49 at 224 px for a ResNet), C a chann
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models import ResNet
+
+if TYPE_CHECKING:
+    from torchvision.models import ResNet
 
 
 class ResNetTokens(nn.Module):

@@ -30,7 +30,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
 from aufacs.core.errors import AufacsError
@@ -163,7 +162,7 @@ class MEGraphAU(AUModel):
         self.load_state_dict({key: state[key] for key in wanted}, strict=False)
 
 
-def _resnet(backbone: str, pretrained: Pretrained) -> torchvision.models.ResNet:
+def _resnet(backbone: str, pretrained: Pretrained) -> nn.Module:
     if backbone == "resnet50":
         return torchvision_backbone("resnet50", pretrained)
     if backbone == "resnet18":
@@ -172,6 +171,8 @@ def _resnet(backbone: str, pretrained: Pretrained) -> torchvision.models.ResNet:
                 "backbone='resnet18' is a small test backbone without ImageNet weights in "
                 "aufacs; pass pretrained=None or use backbone='resnet50'"
             )
+        import torchvision  # imported on use: it takes seconds
+
         return torchvision.models.resnet18(weights=None)
     raise AufacsError(f"unknown backbone {backbone!r} for me_graph_au; expected one of {BACKBONES}")
 
