@@ -1,4 +1,5 @@
-"""Shared test fixtures: the real reference files in ../shared/fixtures, when present."""
+"""Shared test fixtures (the real reference files in ../shared/fixtures, when present) and the
+order in which the test files run."""
 
 from __future__ import annotations
 
@@ -39,3 +40,25 @@ def no_weight_downloads():
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AUFACS_OFFLINE", "1")
         yield
+
+
+#: Test files that take minutes of CPU, longest first (measured with ``pytest --durations=0``).
+#: They are collected before the others, so that ``make test``'s workers start on them and
+#: share the many short files at the end, instead of one worker finishing a long file alone.
+LONGEST_FIRST = (
+    "test_rehearsal.py",
+    "test_documented_commands.py",
+    "test_notebooks.py",
+    "test_benchmarks.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the items of :data:`LONGEST_FIRST`'s files first, in that order; keep the rest in
+    collection order."""
+
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)
