@@ -182,3 +182,30 @@ def test_study_refuses_cuda_on_a_machine_without_it_before_running(work):
         "study", "--plan", "--device", "cuda", "--notebooks", NOTEBOOKS, cwd=work, check=False
     )
     refused(result, "no CUDA")
+
+
+#: Which heavy packages each command may not import (the import takes seconds).
+NOT_IMPORTED = {
+    ("synth", "--help"): ("torch",),
+    ("audit", "--data", "nowhere", "--kind", "bp4d", "--out", "audit"): ("torch",),
+    ("prepare", "--data", "nowhere", "--kind", "bp4d"): ("torch",),
+    ("train", "--model", "jaa_net", "--data", "nowhere"): ("torchvision",),
+}
+
+
+@pytest.mark.parametrize("args", list(NOT_IMPORTED), ids=lambda args: args[0])
+def test_a_command_imports_only_what_it_runs(args, tmp_path):
+    program = (
+        "import sys\nfrom aufacs.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted(set(sys.modules) & {'torch', 'torchvision'})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program, *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    imported = result.stdout.strip().splitlines()[-1].split() if result.stdout.strip() else []
+    assert not set(imported) & set(NOT_IMPORTED[args]), result.stdout
