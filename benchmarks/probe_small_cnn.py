@@ -1,6 +1,7 @@
 """What the study's frames allow at its budget: a small plain CNN, mean F1 of every epoch.
 
     python -m benchmarks.probe_small_cnn --data /tmp/synth [--epochs 12] [--no-positive-weight]
+        [--aufacs-dataset]
     python -m benchmarks.probe_small_cnn --data /tmp/s --smoke
 
 Run from the repository root. No model of the study: four blocks of two 3×3 convolutions with
@@ -9,7 +10,11 @@ average pooling and one linear layer to the AUs, trained from random weights wit
 (``--lr``) at batch ``--batch`` on random ``--crop`` px crops of the aligned faces with
 horizontal flips (test faces: the centre crop), pixels scaled to [-1, 1]. The loss is the
 binary cross-entropy over the known labels with, per AU, the positive weight (1 - p) / p of its
-positive rate p among the training frames (``--no-positive-weight``: plain). The data set and
+positive rate p among the training frames (``--no-positive-weight``: plain).
+``--aufacs-dataset`` feeds the same network through the study's own input pipeline instead
+(:class:`~aufacs.data.dataset.AlignedFaceDataset`: a random crop and flip per face in
+training, the centre crop in test, the same [-1, 1] scaling), which tells whether that
+pipeline holds the three networks back. The data set and
 its cache are the study's, made as by ``benchmarks.train_small`` (the ``cpu`` preset's set
 generated into an empty ``--data``, faces aligned at its 72 px; ``--smoke``: the ``smoke``
 preset's). Fold 1: trains on its training subjects, scores its test subjects.
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +38,7 @@ from torch import nn
 
 from aufacs.analysis.metrics import confusion
 from aufacs.data.cache import AlignedCache
+from aufacs.data.dataset import AlignedFaceDataset
 from aufacs.engine.runs import fold_split
 from benchmarks.train_small import preset_cache
 
@@ -69,11 +76,55 @@ def crops(images: torch.Tensor, crop: int, train: bool) -> torch.Tensor:
     return out.flip(-1) if train and np.random.rand() < 0.5 else out
 
 
-def mean_f1(net: nn.Module, images: torch.Tensor, labels: np.ndarray, crop: int) -> float:
-    """Mean F1 over the AUs of ``net`` on the centre crops of ``images``."""
+class ProbeFaces:
+    """The fold's faces as network inputs (B, 3, crop, crop) in [-1, 1] with their labels
+    (B, N), NaN unknown: cropped here (:func:`crops`), or with ``pipeline`` by the study's
+    :class:`AlignedFaceDataset`."""
+
+    def __init__(self, cache: AlignedCache, crop: int, batch: int, pipeline: bool) -> None:
+        split = fold_split(cache, "synthetic", 1)
+        subjects = cache.table["subject"].to_numpy()
+        self.train_rows = np.flatnonzero(np.isin(subjects, split.train))
+        self.test_rows = np.flatnonzero(np.isin(subjects, split.test))
+        self.labels = torch.from_numpy(cache.labels)  # (F, N), NaN unknown
+        self.images = torch.from_numpy(np.array(cache.images)).permute(0, 3, 1, 2)  # uint8
+        self.crop, self.batch = crop, batch
+        self.datasets = None
+        if pipeline:
+            parts = {"train": (split.train, True), "scored": (split.train, False)}
+            parts["test"] = (split.test, False)
+            self.datasets = {
+                name: AlignedFaceDataset(cache, subjects=part, train=train, crop_size=crop)
+                for name, (part, train) in parts.items()
+            }
+
+    def training(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One epoch of shuffled training batches."""
+        order = np.random.permutation(len(self.train_rows))
+        for chosen in np.array_split(order, max(1, len(order) // self.batch)):
+            if self.datasets is None:
+                rows = self.train_rows[chosen]
+                yield crops(self.images[rows], self.crop, True), self.labels[rows]
+            else:
+                self.datasets["train"].set_epoch(epoch)
+                items = self.datasets["train"][chosen]
+                yield items["image"], items["au"]
+
+    def scored(self, test: bool) -> tuple[torch.Tensor, np.ndarray]:
+        """Test-mode inputs and labels of the test frames (``test``) or of the first
+        :data:`TRAIN_SCORED` training frames."""
+        rows = self.test_rows if test else self.train_rows[:TRAIN_SCORED]
+        if self.datasets is None:
+            return crops(self.images[rows], self.crop, False), self.labels[rows].numpy()
+        batch = self.datasets["test" if test else "scored"][np.arange(len(rows))]
+        return batch["image"], batch["au"].numpy()
+
+
+def mean_f1(net: nn.Module, inputs: torch.Tensor, labels: np.ndarray) -> float:
+    """Mean F1 over the AUs of ``net`` on ``inputs`` (B, 3, crop, crop)."""
     net.eval()
     with torch.no_grad():
-        logits = [net(crops(part, crop, False)) for part in images.split(256)]
+        logits = [net(part) for part in inputs.split(256)]
     prob = torch.sigmoid(torch.cat(logits)).numpy()
     return float(confusion(prob, labels).f1.mean())
 
@@ -86,6 +137,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--no-positive-weight", action="store_true", help="plain BCE")
+    parser.add_argument(
+        "--aufacs-dataset", action="store_true", help="feed the faces through the study's pipeline"
+    )
     parser.add_argument("--seed", type=int, default=0, help="of the training")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--smoke", action="store_true", help="the smoke preset's set, 32 px")
@@ -95,35 +149,26 @@ def main() -> None:
     np.random.seed(args.seed)
     preset, crop = ("smoke", 32) if args.smoke else ("cpu", args.crop)
     cache = AlignedCache.open(preset_cache(args.data, preset, None, 0))
-    split = fold_split(cache, "synthetic", 1)
-    subjects = cache.table["subject"].to_numpy()
-    train_rows = np.flatnonzero(np.isin(subjects, split.train))
-    test_rows = np.flatnonzero(np.isin(subjects, split.test))
-    images = torch.from_numpy(np.array(cache.images)).permute(0, 3, 1, 2)  # (F, 3, S, S) uint8
-    labels = torch.from_numpy(cache.labels)  # (F, N), NaN unknown
-    positive = torch.nanmean(labels[train_rows], dim=0).clamp(1e-3, 1 - 1e-3)
+    faces = ProbeFaces(cache, crop, args.batch, args.aufacs_dataset)
+    positive = torch.nanmean(faces.labels[faces.train_rows], dim=0).clamp(1e-3, 1 - 1e-3)
     weight = torch.ones_like(positive) if args.no_positive_weight else (1 - positive) / positive
-    net = small_cnn(labels.shape[1])
+    net = small_cnn(faces.labels.shape[1])
     optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.0)
-    scored = train_rows[:TRAIN_SCORED]
-    print(f"{len(train_rows)} training and {len(test_rows)} test frames, {crop} px crops")
+    test, scored = faces.scored(test=True), faces.scored(test=False)
+    print(f"{len(faces.train_rows)} training and {len(faces.test_rows)} test frames, {crop} px")
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
         net.train()
-        order = np.random.permutation(train_rows)
-        for batch in np.array_split(order, max(1, len(order) // args.batch)):
-            target = labels[batch]
+        for inputs, target in faces.training(epoch - 1):
             known = ~torch.isnan(target)
-            logits = net(crops(images[batch], crop, True))
             loss = F.binary_cross_entropy_with_logits(
-                logits[known], target[known], pos_weight=weight.expand_as(target)[known]
+                net(inputs)[known], target[known], pos_weight=weight.expand_as(target)[known]
             )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         seconds = time.perf_counter() - start
-        test_f1 = mean_f1(net, images[test_rows], cache.labels[test_rows], crop)
-        train_f1 = mean_f1(net, images[scored], cache.labels[scored], crop)
+        test_f1, train_f1 = mean_f1(net, *test), mean_f1(net, *scored)
         print(
             f"epoch {epoch}: test mean F1 {test_f1:.3f}, training {train_f1:.3f}, {seconds:.1f} s"
         )

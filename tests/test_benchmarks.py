@@ -288,6 +288,10 @@ def test_benchmark_runs_at_its_smallest_size(name, tmp_path):
     CHECKS[name](run_benchmark(name, tmp_path), tmp_path)
 
 
+def test_the_probe_runs_through_the_studys_input_pipeline_too(tmp_path):
+    check_probe(run_benchmark("probe_small_cnn", tmp_path, "--aufacs-dataset"), tmp_path)
+
+
 def test_megraph_step_runs_the_official_code_of_a_clone(tmp_path):
     clone = write_fake_megraph(tmp_path / "ME-GraphAU")
     output = run_benchmark("bench_megraph_step", tmp_path, f"--official-code {clone}")
