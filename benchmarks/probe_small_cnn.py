@@ -14,7 +14,10 @@ positive rate p among the training frames (``--no-positive-weight``: plain).
 ``--aufacs-dataset`` feeds the same network through the study's own input pipeline instead
 (:class:`~aufacs.data.dataset.AlignedFaceDataset`: a random crop and flip per face in
 training, the centre crop in test, the same [-1, 1] scaling), which tells whether that
-pipeline holds the three networks back. The data set and
+pipeline holds the three networks back. ``--loss`` replaces the BCE by one network's AU
+loss from :mod:`aufacs.models.losses`, with the study's inverse AU weights: EAC-Net's
+shifted cross-entropy, JAA-Net's weighted softmax + dice, or ME-GraphAU's weighted
+asymmetric loss. The data set and
 its cache are the study's, made as by ``benchmarks.train_small`` (the ``cpu`` preset's set
 generated into an empty ``--data``, faces aligned at its 72 px; ``--smoke``: the ``smoke``
 preset's). Fold 1: trains on its training subjects, scores its test subjects.
@@ -39,7 +42,14 @@ from torch import nn
 from aufacs.analysis.metrics import confusion
 from aufacs.data.cache import AlignedCache
 from aufacs.data.dataset import AlignedFaceDataset
+from aufacs.data.stats import au_weights, occurrence_rates
 from aufacs.engine.runs import fold_split
+from aufacs.models.losses import (
+    au_softmax_loss,
+    dice_loss,
+    shifted_cross_entropy,
+    weighted_asymmetric_loss,
+)
 from benchmarks.train_small import preset_cache
 
 #: Training frames scored each epoch, to show the gap between fitting and generalising.
@@ -120,6 +130,21 @@ class ProbeFaces:
         return batch["image"], batch["au"].numpy()
 
 
+def network_loss(
+    name: str, logits: torch.Tensor, target: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """The AU loss of network ``name`` (``--loss``) on logits and labels (B, N), NaN unknown,
+    with per-AU ``weights`` (N,)."""
+    prob = torch.sigmoid(logits)
+    if name == "eac_net":
+        return shifted_cross_entropy(prob, target)
+    if name == "jaa_net":
+        return au_softmax_loss(logits, target, weights) + dice_loss(
+            prob, target, weights, per_sample=False
+        )
+    return weighted_asymmetric_loss(prob, target, weights)
+
+
 def mean_f1(net: nn.Module, inputs: torch.Tensor, labels: np.ndarray) -> float:
     """Mean F1 over the AUs of ``net`` on ``inputs`` (B, 3, crop, crop)."""
     net.eval()
@@ -138,6 +163,12 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--no-positive-weight", action="store_true", help="plain BCE")
     parser.add_argument(
+        "--loss",
+        choices=["bce", "eac_net", "jaa_net", "me_graph_au"],
+        default="bce",
+        help="the BCE, or one network's AU loss",
+    )
+    parser.add_argument(
         "--aufacs-dataset", action="store_true", help="feed the faces through the study's pipeline"
     )
     parser.add_argument("--seed", type=int, default=0, help="of the training")
@@ -152,6 +183,8 @@ def main() -> None:
     faces = ProbeFaces(cache, crop, args.batch, args.aufacs_dataset)
     positive = torch.nanmean(faces.labels[faces.train_rows], dim=0).clamp(1e-3, 1 - 1e-3)
     weight = torch.ones_like(positive) if args.no_positive_weight else (1 - positive) / positive
+    rates = occurrence_rates(cache.labels[faces.train_rows])
+    inverse = torch.as_tensor(au_weights(rates, "inverse"), dtype=torch.float32)
     net = small_cnn(faces.labels.shape[1])
     optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.0)
     test, scored = faces.scored(test=True), faces.scored(test=False)
@@ -160,10 +193,13 @@ def main() -> None:
         start = time.perf_counter()
         net.train()
         for inputs, target in faces.training(epoch - 1):
-            known = ~torch.isnan(target)
-            loss = F.binary_cross_entropy_with_logits(
-                net(inputs)[known], target[known], pos_weight=weight.expand_as(target)[known]
-            )
+            logits, known = net(inputs), ~torch.isnan(target)
+            if args.loss == "bce":
+                loss = F.binary_cross_entropy_with_logits(
+                    logits[known], target[known], pos_weight=weight.expand_as(target)[known]
+                )
+            else:
+                loss = network_loss(args.loss, logits, target, inverse)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

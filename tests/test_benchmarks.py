@@ -23,6 +23,7 @@ import pytest
 import torch
 from conftest import REPO_ROOT
 
+from benchmarks.probe_small_cnn import network_loss
 from benchmarks.timing import step_flops
 
 #: Seconds one smoke run may take (each takes about 5 to 10 s on a quiet 2-core machine).
@@ -288,8 +289,19 @@ def test_benchmark_runs_at_its_smallest_size(name, tmp_path):
     CHECKS[name](run_benchmark(name, tmp_path), tmp_path)
 
 
-def test_the_probe_runs_through_the_studys_input_pipeline_too(tmp_path):
-    check_probe(run_benchmark("probe_small_cnn", tmp_path, "--aufacs-dataset"), tmp_path)
+def test_the_probe_runs_through_the_studys_input_pipeline_with_a_networks_loss(tmp_path):
+    extra = "--aufacs-dataset --loss jaa_net"
+    check_probe(run_benchmark("probe_small_cnn", tmp_path, extra), tmp_path)
+
+
+@pytest.mark.parametrize("name", ["eac_net", "jaa_net", "me_graph_au"])
+def test_each_networks_loss_in_the_probe_is_a_finite_scalar_with_gradients(name):
+    logits = torch.randn(4, 3, requires_grad=True)
+    target = torch.tensor([[1.0, 0.0, float("nan")], [0.0, 1.0, 1.0]] * 2)
+    loss = network_loss(name, logits, target, torch.tensor([1.0, 2.0, 0.5]))
+    loss.backward()
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
 
 
 def test_megraph_step_runs_the_official_code_of_a_clone(tmp_path):
