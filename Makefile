@@ -22,7 +22,10 @@ study: $(BIN)/.installed
 
 # The suite runs on every core (pytest-xdist), a whole test file per worker so that a file's
 # fixtures (the smoke study, trained runs) are built once; each test uses one torch thread.
+# The package is byte-compiled first: where PYTHONDONTWRITEBYTECODE is set, every test
+# subprocess and notebook kernel would otherwise compile it from source again.
 test: $(BIN)/.installed
+	$(BIN)/python -m compileall -q aufacs tests benchmarks
 	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 lint: $(BIN)/.installed

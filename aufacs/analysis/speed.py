@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from aufacs.core.errors import AufacsError
 from aufacs.data.align import alignment_matrix, transform_points
@@ -67,6 +66,8 @@ def count_flops(model: AUModel, batch: dict[str, torch.Tensor]) -> int:
 
     The model is put in eval mode and runs without gradients.
     """
+    from torch.utils.flop_counter import FlopCounterMode  # imports triton: half a second
+
     counter = FlopCounterMode(display=False)
     model.eval()
     with torch.no_grad(), counter:
