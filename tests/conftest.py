@@ -42,23 +42,14 @@ def no_weight_downloads():
         yield
 
 
-#: The test files that take the most CPU, longest first (measured with ``pytest
-#: --durations=0``: from about 190 s down to 11 s). They are collected before the others, so
-#: that ``make test``'s workers start on them and share the many short files at the end,
-#: instead of one worker finishing a long file alone.
+#: Test files that take minutes of CPU, longest first (measured with ``pytest --durations=0``).
+#: They are collected before the others, so that ``make test``'s workers start on them and
+#: share the many short files at the end, instead of one worker finishing a long file alone.
 LONGEST_FIRST = (
     "test_rehearsal.py",
     "test_documented_commands.py",
     "test_notebooks.py",
     "test_benchmarks.py",
-    "test_cli.py",
-    "test_synthetic.py",
-    "test_run_safety.py",
-    "test_predict.py",
-    "test_me_graph_au.py",
-    "test_distributed.py",
-    "test_train.py",
-    "test_published.py",
 )
 
 
