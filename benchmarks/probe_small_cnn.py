@@ -101,8 +101,11 @@ class ProbeFaces:
         self.crop, self.batch = crop, batch
         self.datasets = None
         if pipeline:
-            parts = {"train": (split.train, True), "scored": (split.train, False)}
-            parts["test"] = (split.test, False)
+            parts = {
+                "train": (split.train, True),
+                "scored": (split.train, False),
+                "test": (split.test, False),
+            }
             self.datasets = {
                 name: AlignedFaceDataset(cache, subjects=part, train=train, crop_size=crop)
                 for name, (part, train) in parts.items()
@@ -111,12 +114,13 @@ class ProbeFaces:
     def training(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One epoch of shuffled training batches."""
         order = np.random.permutation(len(self.train_rows))
+        if self.datasets is not None:
+            self.datasets["train"].set_epoch(epoch)
         for chosen in np.array_split(order, max(1, len(order) // self.batch)):
             if self.datasets is None:
                 rows = self.train_rows[chosen]
                 yield crops(self.images[rows], self.crop, True), self.labels[rows]
             else:
-                self.datasets["train"].set_epoch(epoch)
                 items = self.datasets["train"][chosen]
                 yield items["image"], items["au"]
 
