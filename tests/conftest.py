@@ -24,12 +24,17 @@ def shared_fixtures() -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def one_torch_thread():
     """Every test runs torch on one thread: the tensors are tiny, and on a 2-core machine a
-    second thread costs more in contention than it gains."""
+    second thread costs more in contention than it gains. ``OMP_NUM_THREADS=1`` carries that
+    to what a test starts without naming its threads: ``train`` and ``run_study`` in this
+    process, and the commands and notebook kernels it runs
+    (:func:`aufacs.engine.device.default_threads`)."""
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMP_NUM_THREADS", "1")
+        yield
     torch.set_num_threads(threads)
 
 
