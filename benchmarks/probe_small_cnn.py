@@ -17,7 +17,10 @@ training, the centre crop in test, the same [-1, 1] scaling), which tells whethe
 pipeline holds the three networks back. ``--loss`` replaces the BCE by one network's AU
 loss from :mod:`aufacs.models.losses`, with the study's inverse AU weights: EAC-Net's
 shifted cross-entropy, JAA-Net's weighted softmax + dice, or ME-GraphAU's weighted
-asymmetric loss. The data set and
+asymmetric loss. ``--network resnet18`` swaps the four blocks for the trunk of the ``cpu``
+preset's ME-GraphAU (torchvision's ResNet-18, random weights, its own global average pooling
+and one linear layer to the AUs), which tells whether that trunk or ME-GraphAU's heads hold
+it back. The data set and
 its cache are the study's, made as by ``benchmarks.train_small`` (the ``cpu`` preset's set
 generated into an empty ``--data``, faces aligned at its 72 px; ``--smoke``: the ``smoke``
 preset's). Fold 1: trains on its training subjects, scores its test subjects.
@@ -72,6 +75,15 @@ def small_cnn(num_aus: int) -> nn.Module:
     widths = (3, 16, 32, 64, 128)
     blocks = [block(a, b) for a, b in zip(widths, widths[1:], strict=False)]
     return nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, num_aus))
+
+
+def probe_network(name: str, num_aus: int) -> nn.Module:
+    """``small_cnn`` or ``resnet18`` (``--network``): (B, 3, S, S) -> (B, num_aus) logits."""
+    if name == "small_cnn":
+        return small_cnn(num_aus)
+    import torchvision  # imported on use: it takes seconds
+
+    return torchvision.models.resnet18(weights=None, num_classes=num_aus)
 
 
 def crops(images: torch.Tensor, crop: int, train: bool) -> torch.Tensor:
@@ -175,6 +187,12 @@ def main() -> None:
     parser.add_argument(
         "--aufacs-dataset", action="store_true", help="feed the faces through the study's pipeline"
     )
+    parser.add_argument(
+        "--network",
+        choices=["small_cnn", "resnet18"],
+        default="small_cnn",
+        help="the four blocks, or ME-GraphAU's ResNet-18 trunk under the same head",
+    )
     parser.add_argument("--seed", type=int, default=0, help="of the training")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--smoke", action="store_true", help="the smoke preset's set, 32 px")
@@ -189,7 +207,7 @@ def main() -> None:
     weight = torch.ones_like(positive) if args.no_positive_weight else (1 - positive) / positive
     rates = occurrence_rates(cache.labels[faces.train_rows])
     inverse = torch.as_tensor(au_weights(rates, "inverse"), dtype=torch.float32)
-    net = small_cnn(faces.labels.shape[1])
+    net = probe_network(args.network, faces.labels.shape[1])
     optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.0)
     test, scored = faces.scored(test=True), faces.scored(test=False)
     print(f"{len(faces.train_rows)} training and {len(faces.test_rows)} test frames, {crop} px")

@@ -289,8 +289,8 @@ def test_benchmark_runs_at_its_smallest_size(name, tmp_path):
     CHECKS[name](run_benchmark(name, tmp_path), tmp_path)
 
 
-def test_the_probe_runs_through_the_studys_input_pipeline_with_a_networks_loss(tmp_path):
-    extra = "--aufacs-dataset --loss jaa_net"
+def test_the_probe_runs_a_resnet18_through_the_studys_input_pipeline_with_a_networks_loss(tmp_path):
+    extra = "--aufacs-dataset --loss jaa_net --network resnet18"
     check_probe(run_benchmark("probe_small_cnn", tmp_path, extra), tmp_path)
 
 
