@@ -1,7 +1,7 @@
 """What the study's frames allow at its budget: a small plain CNN, mean F1 of every epoch.
 
     python -m benchmarks.probe_small_cnn --data /tmp/synth [--epochs 12] [--no-positive-weight]
-        [--aufacs-dataset]
+        [--aufacs-dataset] [--loss {eac_net,jaa_net,me_graph_au}] [--network resnet18]
     python -m benchmarks.probe_small_cnn --data /tmp/s --smoke
 
 Run from the repository root. No model of the study: four blocks of two 3×3 convolutions with

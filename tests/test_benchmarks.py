@@ -11,7 +11,6 @@ with it once more, on a stand-in clone written into the test's folder (:data:`FA
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -126,7 +125,6 @@ def run_benchmark(name: str, folder: Path, extra: str = "") -> str:
     result = subprocess.run(
         command,
         cwd=REPO_ROOT,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
         capture_output=True,
         text=True,
         timeout=TIMEOUT,

@@ -7,7 +7,6 @@ leave the files it was pointed at as they were.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -24,11 +23,9 @@ AUFACS = [sys.executable, "-m", "aufacs.cli"]
 
 def aufacs(*args: str | Path, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     """Run ``aufacs ARGS`` in ``cwd`` on one thread; ``check``: it must succeed."""
-    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [*AUFACS, *map(str, args)],
         cwd=cwd,
-        env=environment,
         capture_output=True,
         text=True,
         timeout=300,

@@ -204,7 +204,7 @@ def user_folder(tmp_path_factory) -> Path:
 
 
 def _environment() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
+    return {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
 
 
 def test_every_documented_command_has_a_rule():

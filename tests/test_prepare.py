@@ -72,7 +72,7 @@ def config(root: Path, **options) -> PrepareConfig:
 
 def python(code: str, *args: str, **options) -> subprocess.Popen:
     """A Python process running ``code`` with ``args``, its output as text pipes."""
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.Popen(
         [sys.executable, "-c", code, *args],
         stdout=subprocess.PIPE,
