@@ -114,3 +114,43 @@ def test_excluded_frames_leave_clean_and_are_counted_like_audit_findings(tree):
         after.warnings
     )
     assert exclude_frames(report, table, late.iloc[:0]) is report
+
+
+def other_sequences(report, subject: str, task: str) -> pd.DataFrame:
+    rows = report.clean[(report.clean["subject"] != subject) | (report.clean["task"] != task)]
+    return rows.reset_index(drop=True)
+
+
+@pytest.mark.parametrize("length", [0, 1, 100, 127])
+def test_a_mat_shorter_than_its_header_is_a_bad_landmark_file_of_its_sequence_alone(tree, length):
+    root, _, _ = tree
+    before = audit(read_bp4d(root))
+    path = bp4d_landmark_path(root, "F001", "T2")
+    path.write_bytes(np.random.default_rng(length).bytes(length))
+    report = audit(read_bp4d(root))
+    (row,) = report.defects[report.defects["path"] == str(path)].itertuples()
+    assert (row.kind, row.subject, row.task) == ("bad_landmark_file", "F001", "T2")
+    assert f"{path} could not be read as a MAT-file: it holds {length} bytes" in row.detail
+    assert clean_frames(report, "F001", "T2") == []
+    pd.testing.assert_frame_equal(
+        other_sequences(report, "F001", "T2"), other_sequences(before, "F001", "T2")
+    )
+
+
+def test_a_mat_cut_at_any_length_is_a_bad_landmark_file_of_its_sequence_alone(tree):
+    root, _, _ = tree
+    before = audit(read_bp4d(root))
+    path = bp4d_landmark_path(root, "F001", "T2")
+    whole = path.read_bytes()
+    rng = np.random.default_rng(30)
+    for length in [128, 512, 513, *rng.integers(129, len(whole), 6)]:
+        path.write_bytes(whole[:length])
+        report = audit(read_bp4d(root))
+        rows = report.defects[report.defects["path"] == str(path)]
+        assert rows[["kind", "subject", "task"]].values.tolist() == [
+            ["bad_landmark_file", "F001", "T2"]
+        ], length
+        assert rows["detail"].str.startswith(f"{path} could not be read as a MAT-file").all()
+        pd.testing.assert_frame_equal(
+            other_sequences(report, "F001", "T2"), other_sequences(before, "F001", "T2")
+        )

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from layout import make_disfa, random_landmarks
 
@@ -152,3 +153,19 @@ def test_real_66_point_landmarks_map_to_the_published_49(shared_fixtures, tmp_pa
         path = tmp_path / f"SN002_{index:04d}_lm.mat"
         write_disfa_landmarks(path, points - 1.0)
         np.testing.assert_allclose(read_disfa_landmarks(path), raw_49[index] - 1.0, atol=1e-9)
+
+
+@pytest.mark.parametrize("length", [0, 100, 127, 700])
+def test_a_landmark_file_of_random_bytes_is_a_bad_landmark_file_of_its_subject(tree, length):
+    root, _ = tree
+    before = read_disfa(root).frames
+    bad = disfa_landmark_path(root, "SN001", 0)
+    bad.write_bytes(np.random.default_rng(length).bytes(length))
+    table = read_disfa(root)
+    assert table.problems[["kind", "subject", "path"]].values.tolist() == [
+        ["bad_landmark_file", "SN001", str(bad)]
+    ]
+    assert table.problems["detail"].iloc[0].startswith(f"{bad} could not be read as a MAT-file")
+    assert np.isnan(landmarks_of(rows_of(table.frames, "SN001").loc[[0]].reset_index())).all()
+    others = ~((table.frames["subject"] == "SN001") & (table.frames["frame"] == 0))
+    pd.testing.assert_frame_equal(table.frames[others], before[others])

@@ -1,4 +1,5 @@
-"""A run folder is safe: one process at a time, damaged checkpoints cost one epoch, runs move."""
+"""A run folder is safe: one process at a time, damaged checkpoints cost one epoch, runs move,
+and random damage to its files gives a sentence or a fallback, never a traceback."""
 
 from __future__ import annotations
 
@@ -9,18 +10,24 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 from train_worker import STEP_SECONDS_VARIABLE, WORKER, make_data, tiny_config, write_config
 
-from aufacs.analysis.evaluate import evaluate_run
+from aufacs.analysis.compare import epoch_table, evaluation_table, training_metrics
+from aufacs.analysis.evaluate import evaluate_run, load_predictions
 from aufacs.core.errors import AufacsError
 from aufacs.core.locks import exclusive_lock
 from aufacs.engine.checkpoints import checkpoint_path, load_checkpoint
 from aufacs.engine.device import default_threads
+from aufacs.engine.logs import drop_rows_after
+from aufacs.engine.published import ImportConfig, import_weights
 from aufacs.engine.runs import CONFIG_FILE, LOCK_FILE, load_run_config
 from aufacs.engine.train import train
+from aufacs.inference.predictor import load_predictor
+from aufacs.report.workbook import run_settings
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +137,92 @@ def test_the_default_threads_honour_omp_num_threads_else_the_usable_cores(monkey
     assert default_threads() == 3
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert default_threads() == len(os.sched_getaffinity(0))
+
+
+@pytest.fixture(scope="module")
+def evaluated(solo, tmp_path_factory) -> Path:
+    """A copy of the solo run, evaluated: every file a run folder holds."""
+    run = Path(shutil.copytree(solo, tmp_path_factory.mktemp("evaluated") / "run"))
+    evaluate_run(run, device="cpu", progress=False)
+    return run
+
+
+def damage(path: Path, how: str, rng: np.random.Generator) -> None:
+    """Cut ``path`` short, fill it with random bytes, change some of its bytes, empty it or
+    make it valid JSON of another shape."""
+    data = bytearray(path.read_bytes())
+    if how == "changed bytes":
+        for at in rng.integers(0, len(data), rng.integers(1, 9)):
+            data[at] = rng.integers(256)
+    damaged = {
+        "cut short": data[: rng.integers(len(data))],
+        "random bytes": rng.bytes(int(rng.integers(1, 3000))),
+        "changed bytes": data,
+        "emptied": b"",
+        "other JSON": b"[1, 2]\n",
+    }
+    path.write_bytes(bytes(damaged[how]))
+
+
+#: Per file of a run folder, what reads it: evaluate, predict, import, the notebooks' loaders.
+READERS = {
+    "config.json": ("evaluate", "predict", "settings"),
+    "checkpoints/epoch_002.pt": ("evaluate", "predict", "import"),
+    "epochs.csv": ("epoch table", "training metrics", "resume"),
+    "iterations.csv": ("resume",),
+    "evaluation_summary.csv": ("epoch table", "evaluate"),
+    "evaluation.csv": ("evaluation table",),
+    "predictions/epoch_002.npz": ("predictions",),
+}
+
+
+#: Readers that carry on past a file of random bytes or an empty one: prediction does not
+#: need the configuration, a resumed training starts a damaged log again, evaluation writes
+#: a damaged summary again.
+CARRY_ON = {
+    ("config.json", "predict"),
+    ("epochs.csv", "resume"),
+    ("iterations.csv", "resume"),
+    ("evaluation_summary.csv", "evaluate"),
+}
+
+
+def read(reader: str, run: Path, data: Path, out: Path):
+    """What ``reader`` makes of run folder ``run``."""
+    calls = {
+        "evaluate": lambda: evaluate_run(run, [2], device="cpu", progress=False),
+        "predict": lambda: load_predictor(run, device="cpu"),
+        "import": lambda: import_weights(
+            ImportConfig(
+                (run / "checkpoints" / "epoch_002.pt",), data=data, kind="synthetic", out=out
+            )
+        ),
+        "settings": lambda: run_settings(run),
+        "epoch table": lambda: epoch_table(run),
+        "training metrics": lambda: training_metrics(run),
+        "evaluation table": lambda: evaluation_table(run),
+        "predictions": lambda: load_predictions(run, 2),
+        "resume": lambda: [drop_rows_after(run / f, 1) for f in ("epochs.csv", "iterations.csv")],
+    }
+    return calls[reader]()
+
+
+@pytest.mark.parametrize("file", list(READERS))
+def test_random_damage_to_a_run_file_gives_a_sentence_or_a_fallback_never_a_traceback(
+    evaluated, data, tmp_path, file
+):
+    rng = np.random.default_rng(list(READERS).index(file))
+    kinds = ["cut short", "random bytes", "changed bytes", "emptied"]
+    kinds += ["other JSON"] if file.endswith(".json") else []
+    for how in kinds:
+        run = Path(shutil.copytree(evaluated, tmp_path / how / "run"))
+        damage(run / file, how, rng)
+        for reader in READERS[file]:
+            try:
+                read(reader, run, data, tmp_path / how / f"imported_{reader}")
+                refused = False
+            except AufacsError as error:
+                assert "\n" not in str(error) and str(error).strip()
+                refused = True
+            if how in ("random bytes", "emptied"):
+                assert refused == ((file, reader) not in CARRY_ON), (how, reader)

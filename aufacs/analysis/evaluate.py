@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from aufacs.analysis.metrics import au_scores, landmark_summary
 from aufacs.core.console import say
-from aufacs.core.errors import AufacsError
+from aufacs.core.errors import AufacsError, reading_file
 from aufacs.core.io import atomic_write, write_text_atomic
 from aufacs.data.cache import AlignedCache
 from aufacs.data.dataset import batch_loader
@@ -47,13 +47,20 @@ from aufacs.engine.device import (
     to_device,
     use_threads,
 )
-from aufacs.engine.runs import LoadedRun
+from aufacs.engine.logs import read_run_table
+from aufacs.engine.runs import EPOCHS_FILE, LoadedRun
 from aufacs.models import AUModel
 
 EVALUATION_FILE = "evaluation.csv"
 SUMMARY_FILE = "evaluation_summary.csv"
 JAA_LOG_FILE = "AU_pred.txt"
 PREDICTIONS_FOLDER = "predictions"
+#: The columns each table of a run folder must hold to be read (:func:`run_table`).
+RUN_TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    EVALUATION_FILE: ("epoch", "au", "f1", "accuracy", "precision", "recall", "support", "known"),
+    SUMMARY_FILE: ("epoch", "mean_f1", "mean_accuracy", "nme", "failure_rate", "frames"),
+    EPOCHS_FILE: ("epoch", "loss", "seconds", "samples_per_s"),
+}
 
 
 @dataclass(frozen=True)
@@ -107,10 +114,10 @@ class Predictions:
 
     @classmethod
     def load(cls, path: Path | str) -> Predictions:
-        """Read what :meth:`save` wrote."""
-        with np.load(path, allow_pickle=False) as data:
+        """Read what :meth:`save` wrote; :class:`AufacsError` naming a damaged file."""
+        with reading_file(path, "saved predictions"), np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-        return cls(**{"landmarks": None, **arrays})
+            return cls(**{"landmarks": None, **arrays})
 
 
 def load_predictions(run: Path | str, epoch: int) -> Predictions:
@@ -119,6 +126,15 @@ def load_predictions(run: Path | str, epoch: int) -> Predictions:
     if not path.is_file():
         raise AufacsError(f"{path} does not exist; run `aufacs evaluate --run {run}` first")
     return Predictions.load(path)
+
+
+def run_table(run: Path | str, file: str) -> pd.DataFrame:
+    """Table ``file`` (a key of :data:`RUN_TABLE_COLUMNS`) of run folder ``run``; one
+    sentence when it is missing or damaged (:func:`~aufacs.engine.logs.read_run_table`)."""
+    path = Path(run) / file
+    if not path.is_file():
+        raise AufacsError(f"{path} does not exist; run `aufacs evaluate --run {run}` first")
+    return read_run_table(path, RUN_TABLE_COLUMNS[file])
 
 
 def predictions_path(run: Path | str, epoch: int) -> Path:
@@ -256,12 +272,17 @@ def evaluate(config: EvaluateConfig) -> pd.DataFrame:
 
 
 def _merge(path: Path, new: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """``new`` rows plus the rows of the CSV at ``path`` for other ``epoch`` values, sorted."""
+    """``new`` rows plus the rows of the CSV at ``path`` for other ``epoch`` values, sorted;
+    a damaged CSV is replaced by ``new``, with a warning."""
     columns = keys + [c for c in new.columns if c not in keys]
     new = new[columns]
     if path.is_file():
-        old = pd.read_csv(path)
-        new = pd.concat([old[~old["epoch"].isin(new["epoch"])], new], ignore_index=True)
+        try:
+            old = run_table(path.parent, path.name)
+        except AufacsError as error:
+            say(f"warning: {error}; it is written again with the epochs evaluated now")
+        else:
+            new = pd.concat([old[~old["epoch"].isin(new["epoch"])], new], ignore_index=True)
     return new.sort_values(keys, ignore_index=True)
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from aufacs.core.aus import BP4D, BP4D_AUS
-from aufacs.core.errors import AufacsError
+from aufacs.core.errors import AufacsError, reading_file
 
 #: Code for "not coded" in the AU CSVs.
 NOT_CODED = 9
@@ -27,6 +27,8 @@ NOT_CODED = 9
 OCCLUSION_COLUMN = "occlusion"
 #: Accepted names of the first (frame number) column of an AU CSV.
 FRAME_COLUMNS = ("0", "frame")
+#: Frame numbers at or past this are taken as damage (no video has 2**31 frames).
+_FRAME_LIMIT = 2**31
 
 
 def write_au_occ_csv(
@@ -84,14 +86,18 @@ class BadRow:
 def read_au_occ_rows(path: Path | str) -> tuple[pd.DataFrame, list[BadRow]]:
     """Like :func:`read_au_occ_csv`, but a malformed row costs only itself: the table holds
     the well-formed rows and the list says which rows were skipped and why. A file whose
-    header is unusable still raises :class:`AufacsError`."""
+    header is unusable, or that cannot be read at all (not UTF-8 text, a folder, ...),
+    still raises :class:`AufacsError` naming it."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise AufacsError(f"{path} could not be read as CSV text ({error})") from None
+    with reading_file(path, "an AU occurrence CSV"):
+        return _parse_rows(path, path.read_text(encoding="utf-8-sig"))
+
+
+def _parse_rows(path: Path, text: str) -> tuple[pd.DataFrame, list[BadRow]]:
+    """:func:`read_au_occ_rows` of the file's ``text``."""
     numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    records = [[f.strip() for f in r] for r in csv.reader([line for _, line in numbered])]
+    # Each line parsed alone: a stray quote mark costs its own row, not the rows after it.
+    records = [[f.strip() for f in next(csv.reader([line]))] for _, line in numbered]
     if not records:
         raise AufacsError(f"{path} is empty; expected a header row and one row per frame")
     header, lines = records[0], [n for n, _ in numbered]
@@ -111,7 +117,7 @@ def read_au_occ_rows(path: Path | str) -> tuple[pd.DataFrame, list[BadRow]]:
     values = raw.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
     values = values.reshape(len(cells), len(wanted))
     valid = np.column_stack(
-        [np.isfinite(values[:, 0]) & (values[:, 0] == np.round(values[:, 0]))]
+        [(np.abs(values[:, 0]) < _FRAME_LIMIT) & (values[:, 0] == np.round(values[:, 0]))]
         + [np.isin(values[:, 1:], (0, 1, NOT_CODED))]
     )
     for row in np.flatnonzero(~valid.all(axis=1)):
@@ -143,7 +149,7 @@ def _wanted_columns(path: Path, header: list[str]) -> list[int]:
 def _frame_number(text: str) -> int | None:
     """The integer frame number ``text`` spells, or None."""
     value = pd.to_numeric(text, errors="coerce")
-    return int(value) if np.isfinite(value) and value == round(value) else None
+    return int(value) if abs(value) < _FRAME_LIMIT and value == round(value) else None
 
 
 def _bad_row(path: Path, line: int, cells: pd.Series, column: int) -> BadRow:

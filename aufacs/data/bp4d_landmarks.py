@@ -21,8 +21,8 @@ import numpy as np
 import scipy.io
 
 from aufacs.core.aus import NUM_LANDMARKS
-from aufacs.core.errors import AufacsError
-from aufacs.data.reading import MAT_READ_ERRORS, MATLAB_OFFSET
+from aufacs.core.errors import AufacsError, reading_file
+from aufacs.data.reading import MATLAB_OFFSET, load_mat5
 
 _MATLAB_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created by: aufacs HDF5 schema 1.00 ."
 
@@ -95,7 +95,7 @@ def read_landmark_mat(path: Path | str, frames: np.ndarray | None = None) -> np.
     Row i holds frame ``frames[i]`` (default: every entry, frames 1..N); frames past the
     end of ``fit.pred`` and empty entries are NaN. Like EAC-Net's reader, an entry is
     taken in MATLAB's storage order, x1..x49 then y1..y49. Raises :class:`AufacsError` when
-    the file cannot be read or an entry does not hold 49 points
+    the file cannot be read, whatever the damage, or an entry does not hold 49 points
     (:func:`read_landmark_entries` is the forgiving form).
     """
     points, bad_entries = read_landmark_entries(path, frames)
@@ -109,9 +109,10 @@ def read_landmark_entries(
 ) -> tuple[np.ndarray, list[tuple[int, str]]]:
     """Like :func:`read_landmark_mat`, but an entry that does not hold 49 points costs only
     its frame: its row is NaN and the list names it, as (frame number, one sentence). A file
-    that cannot be read still raises :class:`AufacsError`."""
+    that cannot be read (empty, cut short, random bytes, not a MAT-file: any failure of
+    h5py or SciPy on it) still raises :class:`AufacsError` naming it."""
     path = Path(path)
-    try:
+    with reading_file(path, "a MAT-file"):
         if h5py.is_hdf5(path):
             with h5py.File(path, "r") as f:
                 cells = _mat73_cells(f, path)
@@ -121,8 +122,6 @@ def read_landmark_entries(
             cells = _mat5_cells(path)
             wanted = _wanted_entries(len(cells), frames)
             entries = [_mat5_entry(cells[i]) if i >= 0 else None for i in wanted]
-    except MAT_READ_ERRORS as error:
-        raise AufacsError(f"{path} could not be read as a MAT-file ({error})") from None
     out = np.full((len(entries), NUM_LANDMARKS, 2), np.nan)
     bad_entries: list[tuple[int, str]] = []
     for row, flat in enumerate(entries):
@@ -169,7 +168,7 @@ def _mat5_cells(path: Path) -> np.ndarray:
     """The entries of ``fit.pred`` in a MATLAB v5 file, in MATLAB's linear order: ``fit`` a
     struct whose ``pred`` is a cell array (one cell per frame), or a struct array whose
     ``fit(i).pred`` is frame i's matrix."""
-    content = scipy.io.loadmat(path)
+    content = load_mat5(path)
     try:
         pred = content["fit"]["pred"]
     except (KeyError, ValueError, IndexError):

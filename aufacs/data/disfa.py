@@ -38,9 +38,8 @@ import scipy.io
 from tqdm.auto import tqdm
 
 from aufacs.core.aus import DISFA, DISFA_AUS, NUM_LANDMARKS, to_49
-from aufacs.core.errors import AufacsError
+from aufacs.core.errors import AufacsError, reading_file
 from aufacs.data.reading import (
-    MAT_READ_ERRORS,
     MATLAB_OFFSET,
     defect_row,
     frame_images,
@@ -48,6 +47,7 @@ from aufacs.data.reading import (
     images_folder,
     join_frames,
     landmark_folder,
+    load_mat5,
     open_root,
     subfolders,
 )
@@ -121,12 +121,8 @@ def read_disfa_au_file(path: Path | str) -> np.ndarray:
     """Intensities of one label file, (T,) int64, line order. Raises :class:`AufacsError`
     unless every line is ``frame,intensity`` with an integer frame and an intensity 0-5."""
     path = Path(path)
-    try:
+    with reading_file(path, "'frame,intensity' lines"):
         raw = pd.read_csv(path, header=None, dtype=str, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise AufacsError(
-            f"{path} could not be parsed as 'frame,intensity' lines ({error})"
-        ) from None
     if raw.shape[1] != 2:
         raise AufacsError(f"{path} has {raw.shape[1]} columns; expected 'frame,intensity'")
     values = raw.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
@@ -209,9 +205,11 @@ def _read_subject_labels(labels_dir: Path, subject: str, problems: list[dict]) -
     for au, column in zip(DISFA_AUS, DISFA.columns, strict=True):
         path = disfa_label_path(labels_dir.parent, subject, au)
         try:
+            if not path.is_file():
+                raise AufacsError(f"{path} does not exist; the AU is unknown for the subject")
             intensity = read_disfa_au_file(path)
-        except (AufacsError, OSError) as error:
-            problems.append(defect_row("bad_label_file", path, _sentence(error), subject, ""))
+        except AufacsError as error:
+            problems.append(defect_row("bad_label_file", path, str(error), subject, ""))
             continue
         columns[column] = (intensity >= OCCURRENCE_THRESHOLD).astype(np.float64)
     lengths = {len(v) for v in columns.values()}
@@ -226,12 +224,6 @@ def _read_subject_labels(labels_dir: Path, subject: str, problems: list[dict]) -
             values[: len(columns[column])] = columns[column]
         table[column] = values
     return table
-
-
-def _sentence(error: Exception) -> str:
-    if isinstance(error, FileNotFoundError):
-        return f"{error.filename} does not exist; the AU is unknown for the subject"
-    return str(error)
 
 
 def _read_landmarks(
@@ -278,10 +270,9 @@ def read_disfa_landmarks(path: Path | str) -> np.ndarray:
     """One landmark file as (49, 2) float64, 0-indexed pixels (``pts`` 66 x 2, 1-indexed,
     mapped with :func:`aufacs.core.aus.to_49`). Raises :class:`AufacsError` when unreadable or
     not 66 (or 49 / 68) points."""
-    try:
-        points = np.asarray(scipy.io.loadmat(path)["pts"], dtype=np.float64)
-    except MAT_READ_ERRORS as error:
-        raise AufacsError(f"{path} could not be read as a MAT-file with 'pts' ({error})") from None
+    content = load_mat5(path)
+    with reading_file(path, "a MAT-file with 'pts'"):
+        points = np.asarray(content["pts"], dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 2 or points.shape[0] not in (49, 66, 68):
         shape = " x ".join(map(str, points.shape))
         raise AufacsError(f"{path} holds pts of shape {shape}; expected 66 x 2")

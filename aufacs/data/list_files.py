@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from aufacs.core.aus import NUM_LANDMARKS
-from aufacs.core.errors import AufacsError
+from aufacs.core.errors import AufacsError, reading_file
 
 #: Codes that mean "unknown" in label lists: 9 (BP4D, JAA-Net) and -1 (OpenGraphAU).
 UNKNOWN_CODES = (9, -1)
@@ -95,21 +95,22 @@ def au_relations(labels: np.ndarray) -> np.ndarray:
 
 
 def _text(path: Path | str) -> str:
-    try:
-        return Path(path).read_text()
-    except FileNotFoundError:
-        raise AufacsError(f"{path} does not exist") from None
+    _check_exists(path)
+    with reading_file(path, "a list of image paths"):
+        return Path(path).read_text(encoding="utf-8-sig")
 
 
 def _read_matrix(path: Path | str) -> np.ndarray:
     """A whitespace-separated numeric file as (N, m) float64 (a writable copy)."""
-    try:
+    _check_exists(path)
+    with reading_file(path, "a table of numbers"):
         table = pd.read_csv(path, sep=r"\s+", header=None, dtype=np.float64)
-    except FileNotFoundError:
-        raise AufacsError(f"{path} does not exist") from None
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise AufacsError(f"{path} is not a table of numbers ({error})") from None
-    return table.to_numpy(dtype=np.float64, copy=True)
+        return table.to_numpy(dtype=np.float64, copy=True)
+
+
+def _check_exists(path: Path | str) -> None:
+    if not Path(path).is_file():
+        raise AufacsError(f"{path} does not exist")
 
 
 def _savetxt(path: Path | str, array: np.ndarray, fmt: str, delimiter: str) -> None:

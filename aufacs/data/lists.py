@@ -103,7 +103,7 @@ MEGRAPHAU_KINDS = ("img_path", "label", "weight", "AU_relation")
 _DATASETS: dict[str, AUSet] = {"BP4D": BP4D, "DISFA": DISFA}
 _PATH_PATTERN = (
     r"^(?:(?P<dataset>BP4D|DISFA)/)?(?P<subject>[^/]+)/(?:(?P<task>[^/]+)/)?"
-    r"(?P<frame>\d+)\.[A-Za-z]+$"
+    r"(?P<frame>[0-9]{1,9})\.[A-Za-z]+$"
 )
 
 

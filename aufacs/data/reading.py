@@ -13,7 +13,7 @@ import pandas as pd
 import scipy.io
 
 from aufacs.core.aus import NUM_LANDMARKS, AUSet
-from aufacs.core.errors import AufacsError
+from aufacs.core.errors import AufacsError, reading_file
 from aufacs.data.table import DEFECT_COLUMNS, LANDMARK_COLUMNS, FrameTable, sex_of
 
 #: Image file extensions recognised in the image folders.
@@ -21,16 +21,22 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 #: One-based MATLAB pixel coordinates in the .mat files; the table is 0-indexed.
 MATLAB_OFFSET = 1.0
-#: What reading a damaged or unexpected MAT-file can raise.
-MAT_READ_ERRORS = (
-    OSError,
-    ValueError,
-    KeyError,
-    AttributeError,
-    TypeError,
-    NotImplementedError,
-    scipy.io.matlab.MatReadError,
-)
+#: Bytes of the header that every MATLAB v5 (and v7.3) MAT-file starts with.
+MAT_HEADER_BYTES = 128
+
+
+def load_mat5(path: Path | str) -> dict:
+    """The variables of a MATLAB v5 MAT-file (:func:`scipy.io.loadmat`). A file shorter than
+    the 128-byte header, or one that does not read as a MAT-file whatever the cause, raises
+    :class:`AufacsError` naming it."""
+    with reading_file(path, "a MAT-file"):
+        size = os.path.getsize(path)
+        if size < MAT_HEADER_BYTES:
+            raise AufacsError(
+                f"{path} could not be read as a MAT-file: it holds {size} bytes, fewer than the "
+                f"{MAT_HEADER_BYTES}-byte header every MAT-file starts with (cut short?)"
+            )
+        return scipy.io.loadmat(path)
 
 
 def join_frames(
@@ -70,8 +76,13 @@ def frame_images(folder: str | Path) -> list[tuple[str, str]]:
             (stem, entry.path)
             for entry in entries
             for stem, suffix in [os.path.splitext(entry.name)]
-            if suffix.lower() in IMAGE_SUFFIXES and stem.isdigit() and entry.is_file()
+            if suffix.lower() in IMAGE_SUFFIXES and _is_frame_number(stem) and entry.is_file()
         ]
+
+
+def _is_frame_number(stem: str) -> bool:
+    """Whether a file name stem is a frame number: ASCII digits, at most nine of them."""
+    return stem.isascii() and stem.isdigit() and len(stem) <= 9
 
 
 def subfolders(folder: str | Path, pattern: re.Pattern | None = None) -> list[os.DirEntry]:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from aufacs.core.console import say
-from aufacs.core.errors import AufacsError
+from aufacs.core.errors import AufacsError, error_gist
 from aufacs.core.io import atomic_write
 
 CHECKPOINT_FOLDER = "checkpoints"
@@ -51,26 +51,45 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
 def load_checkpoint(path: Path | str) -> dict[str, Any]:
     """Read a checkpoint with ``weights_only=True``: tensors and plain containers only.
 
-    A file that holds other pickled objects is refused with AufacsError, as is a file torch
-    cannot read or one that is not an aufacs checkpoint.
+    A file that holds other pickled objects is refused with AufacsError, as is one that is
+    not an aufacs checkpoint; a file torch cannot read, whatever the damage (cut short,
+    random bytes, bytes changed), raises :class:`UnreadableCheckpoint`.
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as error:
+        damage = unpickling_damage(error)
+        if damage:
+            raise _unreadable(path, damage) from None
         raise AufacsError(
             f"checkpoint {path} holds arbitrary pickled objects, which aufacs refuses to load; "
             "only checkpoints of tensors and plain containers (as aufacs writes them) are accepted"
         ) from None
-    except (OSError, RuntimeError, EOFError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UnreadableCheckpoint(
-            f"checkpoint {path} cannot be read (a truncated or damaged file: {reason})"
-        ) from None
+    except MemoryError:
+        raise
+    except Exception as error:  # noqa: BLE001 - whatever torch raises, the file is damaged
+        raise _unreadable(path, error_gist(error)) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise AufacsError(
             f"checkpoint {path} is not an aufacs training checkpoint (format {CHECKPOINT_FORMAT})"
         )
     return state
+
+
+def unpickling_damage(error: pickle.UnpicklingError) -> str:
+    """Why torch's weights-only unpickler refused a file, when the file is damaged (random
+    or changed bytes: the gist of the error); ``""`` when it holds pickled objects other
+    than tensors and plain containers, which aufacs refuses on purpose."""
+    if "Unsupported global" in str(error):
+        return ""
+    found = re.search(r"WeightsUnpickler error:\s*(\S.*)", str(error))
+    return found.group(1) if found else error_gist(error)
+
+
+def _unreadable(path: Path | str, reason: str) -> UnreadableCheckpoint:
+    return UnreadableCheckpoint(
+        f"checkpoint {path} cannot be read (a truncated or damaged file: {reason})"
+    )
 
 
 def set_aside_unreadable(run: Path | str) -> list[Path]:

@@ -1,4 +1,5 @@
-"""Training logs: CSV rows appended as they come, and trimmed back to a checkpoint on resume."""
+"""Training logs: CSV rows appended as they come, trimmed back to a checkpoint on resume, and
+read back (with the evaluation tables, also numbers only) by :func:`read_run_table`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import csv
 from pathlib import Path
 
 import pandas as pd
+from pandas.api.types import is_numeric_dtype
 
+from aufacs.core.console import say
+from aufacs.core.errors import AufacsError, reading_file
 from aufacs.core.io import atomic_write
 
 
@@ -41,6 +45,30 @@ def drop_rows_after(path: Path, epoch: int) -> None:
     """
     if not path.is_file() or path.stat().st_size == 0:
         return
-    table = pd.read_csv(path).dropna()
+    try:
+        table = read_run_table(path).dropna()
+    except AufacsError as error:
+        aside = path.with_name(path.name + ".damaged")
+        path.replace(aside)
+        say(f"warning: {error}; moved it to {aside} and start the log again")
+        return
     with atomic_write(path) as handle:
         table[table["epoch"] <= epoch].to_csv(handle, index=False)
+
+
+def read_run_table(path: Path, columns: tuple[str, ...] = ("epoch",)) -> pd.DataFrame:
+    """A CSV table that a run wrote (``iterations.csv``, ``epochs.csv``, ``evaluation.csv``,
+    ``evaluation_summary.csv``): numbers only, empty cells NaN. :class:`AufacsError` naming
+    the file when it cannot be parsed, lacks one of ``columns`` or holds text where numbers
+    belong (a damaged file)."""
+    with reading_file(path, "a CSV table of numbers"):
+        table = pd.read_csv(path)
+    missing = [c for c in columns if c not in table.columns]
+    text = [str(c) for c in table.columns if not is_numeric_dtype(table[c])]
+    if missing or text:
+        found = f"no column {missing[0]!r}" if missing else f"text in the column {text[0]!r}"
+        raise AufacsError(
+            f"{path} holds {found} where a run writes numbers; the file is damaged (train or "
+            "evaluate the run again to rewrite it)"
+        )
+    return table
