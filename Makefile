@@ -6,15 +6,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 # torch is installed first, by exact version, so pip takes the build on this machine's disk;
 # elsewhere override it, e.g. `make test TORCH="torch torchvision"`. The landmarks extra
-# (dlib, non-commercial 68-point model) is installed so the tests can check it.
+# (dlib, non-commercial 68-point model) is installed so the tests can check it, and so is the
+# example plug-in model (examples/plain_cnn, docs/your_model.md) that the tests train.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 
 .PHONY: study test lint clean-venv
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml examples/plain_cnn/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e ".[dev,landmarks]"
+	$(BIN)/pip install --quiet -e examples/plain_cnn
 	touch $@
 
 study: $(BIN)/.installed

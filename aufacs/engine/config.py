@@ -39,7 +39,10 @@ class TrainConfig:
     """Everything a training run depends on. ``None``: the model's recipe default
     (:mod:`aufacs.engine.recipes`) or, for ``kind``, the data set kind the cache was prepared as."""
 
-    model: str = field(default="jaa_net", metadata={"help": "model: jaa_net, me_graph_au, eac_net"})
+    model: str = field(
+        default="jaa_net",
+        metadata={"help": "model: jaa_net, me_graph_au, eac_net or an installed plug-in"},
+    )
     data: Path = field(default=Path("data/synthetic"), metadata={"help": "data set root folder"})
     cache: Path | None = field(
         default=None, metadata={"help": "aligned-crop cache folder (default <data>/aufacs_cache)"}

@@ -15,15 +15,21 @@ Every value here is only a default; each one can be overridden in
   E-Net 6,000 and C-Net 20,000 iterations of 50 images, about 3 and 10 passes over a BP4D
   training fold of ~100,000 frames; those passes are the epoch defaults here (stage
   ``joint``, not in the release, takes the C-Net's).
+
+A plug-in model (:mod:`aufacs.models.plugins`) may declare its recipe beside its builder, as a
+dict of :class:`Recipe` fields (``docs/your_model.md``); the fields it leaves out, and the
+whole recipe of a plug-in that declares none, come from :data:`PLUGIN_DEFAULT`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from aufacs.core.errors import AufacsError
+from aufacs.models.registry import declared_recipe, plugin_package
 
 #: Optimisers the engine builds.
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adamw")
@@ -104,6 +110,19 @@ EAC_NET_CNET = Recipe(
     nesterov=True,
 )
 
+#: The recipe of a plug-in model that declares none (and the fields a declared one leaves
+#: out): AdamW at 1e-3 with cosine decay, batch 32, 10 epochs; a plain choice for a model
+#: trained from scratch, not anybody's published recipe.
+PLUGIN_DEFAULT = Recipe(
+    optimizer="adamw",
+    lr=1e-3,
+    momentum=0.9,
+    weight_decay=5e-4,
+    schedule="cosine",
+    batch_size=32,
+    epochs=10,
+)
+
 #: (model name, stage) -> recipe. Stage ``None`` is a model without stages.
 RECIPES: dict[tuple[str, int | str | None], Recipe] = {
     ("jaa_net", None): JAA_NET,
@@ -116,11 +135,17 @@ RECIPES: dict[tuple[str, int | str | None], Recipe] = {
 
 
 def recipe_for(model: str, stage: int | str | None = None) -> Recipe:
-    """The published recipe of ``model`` (a registry name) in training ``stage``.
+    """The recipe of ``model`` (a registry name) in training ``stage``.
 
-    ``stage``: ME-GraphAU's 1 or 2, EAC-Net's ``"enet"``, ``"cnet"`` or ``"joint"``, None for
-    JAA-Net. Raises AufacsError for a combination without a recipe.
+    A built-in model's is the published one of its ``stage``: ME-GraphAU's 1 or 2, EAC-Net's
+    ``"enet"``, ``"cnet"`` or ``"joint"``, None for JAA-Net. A plug-in's is the one it
+    declares (every stage), completed from :data:`PLUGIN_DEFAULT`, or that default. Raises
+    AufacsError for a built-in combination without a recipe and a declared recipe that is
+    not one.
     """
+    if plugin_package(model) is not None:
+        declared = declared_recipe(model)
+        return PLUGIN_DEFAULT if declared is None else _declared(model, declared)
     try:
         return RECIPES[(model, stage)]
     except KeyError:
@@ -128,6 +153,43 @@ def recipe_for(model: str, stage: int | str | None = None) -> Recipe:
         raise AufacsError(
             f"no training recipe for model {model!r} at stage {stage!r}; recipes exist for {known}"
         ) from None
+
+
+def recipe_source(model: str) -> str:
+    """Where :func:`recipe_for` takes ``model``'s recipe from, as words for a report."""
+    package = plugin_package(model)
+    if package is None:
+        return "the recipe its authors published"
+    if declared_recipe(model) is None:
+        return (
+            f"aufacs's default recipe for plug-in models, since package {package} declares "
+            "none (docs/your_model.md)"
+        )
+    return f"the recipe that package {package} declares"
+
+
+def _declared(model: str, declared: Mapping[str, Any]) -> Recipe:
+    """The recipe a plug-in declares, its missing fields from :data:`PLUGIN_DEFAULT`;
+    AufacsError naming the package for an unknown field or a value out of range."""
+    names = [f.name for f in fields(Recipe)]
+    where = f"the recipe of model {model!r} (package {plugin_package(model)})"
+    unknown = sorted(set(declared) - set(names))
+    if unknown:
+        raise AufacsError(
+            f"{where} has unknown field(s) {', '.join(unknown)}; its fields are {', '.join(names)}"
+        )
+    recipe = Recipe(**{**asdict(PLUGIN_DEFAULT), **declared})
+    for name, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
+        if getattr(recipe, name) not in allowed:
+            raise AufacsError(
+                f"{where} sets {name} {getattr(recipe, name)!r}; expected one of "
+                f"{', '.join(allowed)}"
+            )
+    for name in ("lr", "batch_size", "epochs", "step_epochs"):
+        value = getattr(recipe, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise AufacsError(f"{where} sets {name} {value!r}; expected a positive number")
+    return recipe
 
 
 def lr_factor(

@@ -4,12 +4,13 @@ the work of the later notebooks, from a smoke test to the published recipes."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aufacs.data.synthetic import SynthConfig
 from aufacs.models import model_options
+from aufacs.models.registry import builtin_models, image_size_option
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,15 @@ class ModelPlan:
 
 @dataclass(frozen=True)
 class Preset:
-    """A study size: the synthetic data set, the aligned-face size, each model's training,
-    and the work of the later notebooks (heatmap samples, bootstrap replicates, speed)."""
+    """A study size: the synthetic data set, the aligned-face size, each built-in model's
+    training, the training of a plug-in model (``plugin``: its recipe where the plan says
+    None, its ``image_size`` option where it takes one; ``docs/your_model.md``), and the work
+    of the later notebooks (heatmap samples, bootstrap replicates, speed)."""
 
     synth: SynthConfig
     aligned_size: int
     models: Mapping[str, ModelPlan]
+    plugin: ModelPlan
     heatmap_samples: int
     score_samples: int
     n_boot: int
@@ -82,6 +86,7 @@ PRESETS: dict[str, Preset] = {
                 options={**RANDOM_INIT, "backbone": "resnet18"},
             ),
         },
+        plugin=ModelPlan(epochs=None, batch_size=None, image_size=64),
         heatmap_samples=4,
         score_samples=48,
         n_boot=1000,
@@ -116,6 +121,7 @@ PRESETS: dict[str, Preset] = {
                 max_steps_per_epoch=1,
             ),
         },
+        plugin=ModelPlan(epochs=2, batch_size=4, image_size=32, max_steps_per_epoch=2),
         heatmap_samples=2,
         score_samples=4,
         n_boot=50,
@@ -133,6 +139,7 @@ PRESETS: dict[str, Preset] = {
                 epochs=None, batch_size=None, options={"pretrained": "imagenet"}, stages=(1, 2)
             ),
         },
+        plugin=ModelPlan(epochs=None, batch_size=None),
         heatmap_samples=6,
         score_samples=64,
         n_boot=1000,
@@ -144,15 +151,21 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def adjusted_preset(preset: Preset, *, epochs: int | None, random_init: bool) -> Preset:
-    """``preset`` with every model trained for ``epochs`` (None: the preset's) and, with
-    ``random_init``, every model that takes ImageNet weights started from random ones."""
+def adjusted_preset(
+    preset: Preset, models: Sequence[str], *, epochs: int | None, random_init: bool
+) -> Preset:
+    """``preset`` with the plans of the study's ``models`` (a plug-in gets the preset's
+    ``plugin`` plan, without the image size where it has no ``image_size`` option), each
+    trained for ``epochs`` (None: the plan's) and, with ``random_init``, each that takes
+    ImageNet weights started from random ones."""
 
-    def adjusted(model: str, plan: ModelPlan) -> ModelPlan:
+    def adjusted(model: str) -> ModelPlan:
+        plan = preset.models[model] if model in builtin_models() else preset.plugin
+        if image_size_option(model) is None:
+            plan = dataclasses.replace(plan, image_size=None)
         options = dict(plan.options)
         if random_init and "pretrained" in model_options(model):
             options.update(RANDOM_INIT)
         return dataclasses.replace(plan, epochs=epochs or plan.epochs, options=options)
 
-    models = {model: adjusted(model, plan) for model, plan in preset.models.items()}
-    return dataclasses.replace(preset, models=models)
+    return dataclasses.replace(preset, models={model: adjusted(model) for model in models})

@@ -5,7 +5,8 @@ another.
   cell after its parameters is :func:`aufacs.report.inputs.check_parameters`);
 - ``01_data_cleaning``: :func:`ensure_data`, :func:`clean_data`, :func:`crop_examples` and
   :func:`write_clean_data`;
-- ``02_train``: :func:`train_config`, :func:`initialisation_note` and :func:`run_settings`;
+- ``02_train``: :func:`train_config`, :func:`initialisation_note`, :func:`recipe_note` and
+  :func:`run_settings`;
 - ``04_heatmaps``: :mod:`aufacs.report.maps` and the browser, :mod:`aufacs.report.browser`;
 - ``05_compare_models``: :func:`speed_of_runs`;
 - ``06_own_photos``: :func:`training_data_note`.
@@ -38,25 +39,21 @@ from aufacs.data.splits import custom_split
 from aufacs.data.stats import WEIGHT_SCHEMES, au_weights, occurrence_rates
 from aufacs.data.synthetic import SynthConfig, SynthManifest, generate_synthetic
 from aufacs.engine.config import TrainConfig, check_config
+from aufacs.engine.recipes import recipe_source
 from aufacs.engine.runs import LoadedRun, load_run_config
 from aufacs.models import model_options
+from aufacs.models.registry import image_size_option
 from aufacs.report.inputs import found
 from aufacs.report.maps import spread_indices
 from aufacs.report.tables import cell
 
 #: MIME type of the metrics :func:`publish` writes into a notebook's output.
 METRICS_MIME = "application/json"
-#: Builder option that sets each model's input side in pixels (``IMAGE_SIZE`` of 02_train).
-IMAGE_SIZE_OPTIONS: dict[str, str] = {
-    "jaa_net": "crop_size",
-    "eac_net": "input_size",
-    "me_graph_au": "input_size",
-}
 
 
 def publish(metrics: Mapping[str, Any]) -> None:
     """The last cell of a notebook: show ``metrics`` and record them in the notebook's output
-    (as JSON that :func:`aufacs.report.study.published_metrics` reads back)."""
+    (as JSON that :func:`aufacs.report.steps.published_metrics` reads back)."""
     from IPython.display import display
 
     plain = json.loads(json.dumps(dict(metrics), default=float))
@@ -172,7 +169,7 @@ def train_config(
     """The :class:`TrainConfig` of ``02_train``'s parameters, checked (an unknown model first,
     then the settings, then the data folder). ``lr``, ``optimizer``, ``schedule``: None keeps
     the model's recipe (:mod:`aufacs.engine.recipes`). ``image_size``: the input side in
-    pixels, set through the model's own option (:data:`IMAGE_SIZE_OPTIONS`); None keeps the
+    pixels, set through the model's own option (:func:`with_image_size`); None keeps the
     model's default. ``options``: further builder options (e.g. ``pretrained``)."""
     config = TrainConfig(
         model=model,
@@ -198,10 +195,17 @@ def train_config(
 
 def with_image_size(config: TrainConfig, image_size: int | None) -> TrainConfig:
     """``config`` with the input side ``image_size`` (pixels) set through the model's own
-    option (:data:`IMAGE_SIZE_OPTIONS`); None keeps the model's default."""
+    option (:func:`aufacs.models.registry.image_size_option`); None keeps the model's default.
+    Raises AufacsError for a plug-in model without an ``image_size`` option."""
     if image_size is None:
         return config
-    options = {**config.model_options, IMAGE_SIZE_OPTIONS[config.model]: image_size}
+    option = image_size_option(config.model)
+    if option is None:
+        raise AufacsError(
+            f"model {config.model} has no image_size option, so its input size cannot be set "
+            f"to {image_size} pixels; leave IMAGE_SIZE at None (docs/your_model.md)"
+        )
+    options = {**config.model_options, option: image_size}
     return dataclasses.replace(config, model_options=options)
 
 
@@ -216,6 +220,15 @@ def initialisation_note(config: TrainConfig) -> str:
             "are used, so its scores are not those of the published, ImageNet-initialised model."
         )
     return f"{config.model} starts from pretrained backbone weights ({source})."
+
+
+def recipe_note(config: TrainConfig) -> str:
+    """One sentence on where the settings that ``config`` leaves unset come from: the
+    published recipe, the one a plug-in declares, or the default for plug-ins."""
+    return (
+        f"{config.model} trains with {recipe_source(config.model)} wherever this notebook's "
+        "parameters leave a setting at None."
+    )
 
 
 def run_settings(run: Path | str) -> pd.DataFrame:
