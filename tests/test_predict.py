@@ -19,11 +19,11 @@ from aufacs.core.errors import AufacsError
 from aufacs.data.align import inter_ocular
 from aufacs.data.table import LANDMARK_COLUMNS, landmarks_of
 from aufacs.engine.train import train
-from aufacs.inference import explain, faces, media, predict
+from aufacs.inference import explain, faces, media, predict, results, rows
 from aufacs.inference.predictor import Predictor, load_predictor
 from aufacs.models import build_model
 from aufacs.models.base import HALF_NORMALISATION, AUModel, AUOutput, InputSpec
-from aufacs.report.study import published_metrics
+from aufacs.report.steps import published_metrics
 
 needs_dlib = pytest.mark.skipif(
     not faces.landmarks_available(), reason="the aufacs[landmarks] extra is not installed"
@@ -312,7 +312,7 @@ def test_an_image_without_a_face_gives_one_row_saying_so(
     predictor: Predictor, backend: str
 ) -> None:
     table = predict.predict_image(predictor, np.full((120, 160, 3), 128, np.uint8), backend=backend)
-    assert table["note"].tolist() == [predict.NO_FACE] and table["face"].isna().all()
+    assert table["note"].tolist() == [results.NO_FACE] and table["face"].isna().all()
     assert table[LANDMARK_COLUMNS].isna().all(axis=None)
 
 
@@ -330,8 +330,8 @@ def test_a_huge_image_is_shrunk_with_boxes_in_its_own_pixels(
     huge = cv2.resize(face_crop, None, fx=16, fy=16, interpolation=cv2.INTER_LINEAR)  # 3520 px
     small = predict.predict_image(predictor, face_crop, backend="haar")
     large = predict.predict_image(predictor, huge, backend="haar")
-    scaled = (small[predict.BOX_COLUMNS].to_numpy() * 16).ravel()
-    assert np.allclose(large[predict.BOX_COLUMNS].to_numpy().ravel(), scaled, atol=0.05 * 16 * 95)
+    scaled = (small[rows.BOX_COLUMNS].to_numpy() * 16).ravel()
+    assert np.allclose(large[rows.BOX_COLUMNS].to_numpy().ravel(), scaled, atol=0.05 * 16 * 95)
 
 
 def test_a_bad_step_is_refused(predictor: Predictor, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from aufacs.core.config import add_config_arguments, config_from_args
 from aufacs.core.errors import AufacsError
 from aufacs.data.table import landmarks_of
 from aufacs.engine.train import train
-from aufacs.inference import faces, media, overlay, predict, results, tracking, video
+from aufacs.inference import faces, media, overlay, predict, results, rows, tracking, video
 from aufacs.inference.predictor import Predictor, load_predictor
 from aufacs.models.base import HALF_NORMALISATION, AUModel, AUOutput, InputSpec
 
@@ -221,7 +221,7 @@ def test_detection_every_third_frame_follows_the_face_in_between(
     followed = third["note"].str.startswith(video.FOLLOWED_NOTE)
     assert followed.tolist() == [False, True, True, False, True, True]
     assert third["face_id"].tolist() == [0] * 6 and np.isfinite(_probs(third)).all()
-    drift = np.abs(third[predict.BOX_COLUMNS].to_numpy() - every[predict.BOX_COLUMNS].to_numpy())
+    drift = np.abs(third[rows.BOX_COLUMNS].to_numpy() - every[rows.BOX_COLUMNS].to_numpy())
     assert drift.max() < 0.25 * (every["box_x1"] - every["box_x0"]).min()
 
 

@@ -88,6 +88,7 @@ from aufacs.engine.distributed import (
     split_batch,
 )
 from aufacs.engine.logs import CsvLog, drop_rows_after
+from aufacs.engine.model_spec import write_model_spec
 from aufacs.engine.optimizer import make_optimizer
 from aufacs.engine.recipes import lr_factor
 from aufacs.engine.runs import (
@@ -104,6 +105,7 @@ from aufacs.engine.runs import (
     write_resources,
 )
 from aufacs.models import AUModel
+from aufacs.models.contract import refuse_broken
 from aufacs.models.jaa_net.branches import set_branch_schedule
 
 
@@ -365,11 +367,13 @@ class Trainer:
 def train(config: TrainConfig) -> Path:
     """Train ``config.model`` on fold ``config.fold``; returns the run folder.
 
-    Checks the configuration first (:func:`check_config`), resumes after the last checkpoint
+    Checks the configuration first (:func:`check_config`; a plug-in model also against the
+    model contract, :func:`aufacs.models.contract.refuse_broken`), resumes after the last checkpoint
     of the run folder if there is one, and trains to ``epochs``. Under ``torchrun`` every
     process calls this; rank 0 writes.
     """
     check_config(config)
+    refuse_broken(config.model, **config.model_options)
     context = DistributedContext.from_env()
     choices = device_choices(resolve_device(config.device, context.local_rank), config.amp)
     check_run_folders(config)  # refuse before the lock creates anything
@@ -388,6 +392,7 @@ def train(config: TrainConfig) -> Path:
         trainer.restore()
         if context.main:
             save_config(trainer.config, out / CONFIG_FILE)
+            write_model_spec(out, trainer.config, trainer.raw_model)  # what predict needs
             drop_rows_after(out / ITERATIONS_FILE, trainer.epoch)
             drop_rows_after(out / EPOCHS_FILE, trainer.epoch)
         context.barrier()

@@ -1,24 +1,17 @@
 """The per-frame results table: action units of the faces in your own photos and videos, offline.
 
 ``predict_paths(PredictConfig(run=Path("runs/jaa"), paths=("me.jpg", "clip.mp4")))`` returns a
-pandas DataFrame with one row per face per frame and writes it to ``config.out`` as CSV.
+pandas DataFrame with one row per face per frame and writes it to ``config.out`` as CSV, in
+aufacs's columns or OpenFace's (``format``, :mod:`aufacs.inference.sinks`), or one CSV per
+input file into ``out_dir``, resumably (:mod:`aufacs.inference.batch`). The model comes from
+a run folder (``run``) or a file of ``aufacs export`` (``model``).
 
 **Per frame.** A frame whose longer side exceeds :data:`aufacs.inference.faces.MAX_SIDE`
 pixels is first shrunk to it (:func:`aufacs.inference.faces.working_copy`);
 :func:`aufacs.inference.frame.analyse_frame` then finds the faces, aligns each as the run's
 training faces were (:mod:`aufacs.inference.predictor`) with the best landmarks the detector
-allows, and predicts it. Coordinates in the table are pixels of the source frame.
-
-**Columns.** ``source`` (the file), ``frame`` and ``time_s`` (videos: the 0-based frame index
-and its time in seconds; empty for photos), ``face`` (0-based, largest box first),
-``face_id`` (videos: the face's track, :mod:`aufacs.inference.tracking`; photos: ``face``),
-``backend`` and ``score`` (the detector and its confidence; faces scoring below
-``min_score`` are dropped, :data:`aufacs.inference.faces.MIN_SCORE`), ``box_x0 box_y0 box_x1
-box_y1`` (pixel edges), ``landmarks`` (where the points came from: ``dlib``, ``jaa_net`` or
-``template``), ``x0 y0 ... x48 y48`` (the 49 points the face was aligned with, 0-indexed
-pixels of the source frame), ``yaw pitch roll`` (head pose in degrees,
-:mod:`aufacs.inference.pose`), ``AU<n>_prob`` and ``AU<n>`` (probability and decision
-``prob >= threshold``, 1 or 0) for each AU of the run, and ``note``.
+allows, and predicts it. Coordinates in the table are pixels of the source frame; the
+columns are those of :func:`aufacs.inference.rows.output_columns` (``docs/own_photos.md``).
 :mod:`aufacs.inference.results` gives the long form and AU time courses.
 
 **Bad input.** A path that does not exist, or a file named on its own whose extension is
@@ -45,21 +38,20 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from aufacs.core.aus import au_column
 from aufacs.core.console import say
 from aufacs.core.errors import AufacsError
-from aufacs.core.io import atomic_write
-from aufacs.data.table import LANDMARK_COLUMNS
 from aufacs.engine.device import THREADS_HELP, use_threads
 from aufacs.inference import overlay as drawing
-from aufacs.inference.faces import edges_to_source, rescale_points, resolve_backend, working_copy
-from aufacs.inference.frame import FrameFaces, analyse_frame
+from aufacs.inference.batch import predict_into_folder
+from aufacs.inference.faces import resolve_backend, working_copy
+from aufacs.inference.frame import analyse_frame
 from aufacs.inference.media import (
     frame_count,
     input_files,
@@ -69,16 +61,14 @@ from aufacs.inference.media import (
     load_image,
     video_fps,
 )
-from aufacs.inference.pose import POSE_COLUMNS, head_pose
 from aufacs.inference.predictor import Predictor, load_predictor
-from aufacs.inference.results import NO_FACE, prob_columns, smooth_probabilities
+from aufacs.inference.results import prob_columns as prob_columns
+from aufacs.inference.results import smooth_probabilities
 from aufacs.inference.results import summary_metrics as summary_metrics
+from aufacs.inference.rows import empty_row, frame_rows, rows_table
+from aufacs.inference.rows import output_columns as output_columns
+from aufacs.inference.sinks import FORMATS, write_table
 from aufacs.inference.video import VideoAnalyser, speed_attrs, speed_line
-
-#: Where a row comes from: file, video frame and time, face rank and track, detector, score.
-ID_COLUMNS = ["source", "frame", "time_s", "face", "face_id", "backend", "score"]
-#: Box columns, pixel edges in the source frame.
-BOX_COLUMNS = ["box_x0", "box_y0", "box_x1", "box_y1"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +76,9 @@ class PredictConfig:
     """What to predict, with which run, and how."""
 
     run: Path = field(default=Path("runs/jaa_net_fold1"), metadata={"help": "training run folder"})
+    model: Path | None = field(
+        default=None, metadata={"help": "model file written by aufacs export (instead of --run)"}
+    )
     epoch: int | None = field(
         default=None, metadata={"help": "checkpoint epoch (default: the last saved)"}
     )
@@ -95,6 +88,14 @@ class PredictConfig:
     out: Path | None = field(
         default=Path("predictions.csv"),
         metadata={"help": "CSV file to write (none: write nothing)"},
+    )
+    out_dir: Path | None = field(
+        default=None,
+        metadata={"help": "folder for one CSV per input file, resumable (instead of --out)"},
+    )
+    format: str = field(
+        default="aufacs",
+        metadata={"help": "CSV columns: aufacs (the whole table) or openface (OpenFace 2's)"},
     )
     backend: str = field(
         default="auto",
@@ -125,51 +126,74 @@ class PredictConfig:
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
 
 
-def output_columns(aus: Sequence[int]) -> list[str]:
-    """The columns of a prediction table for AUs ``aus``, in order (module docstring)."""
-    return [
-        *ID_COLUMNS,
-        *BOX_COLUMNS,
-        "landmarks",
-        *LANDMARK_COLUMNS,
-        *POSE_COLUMNS,
-        *prob_columns(aus),
-        *[au_column(a) for a in aus],
-        "note",
-    ]
-
-
 def predict_paths(config: PredictConfig) -> pd.DataFrame:
-    """Predict every face in ``config.paths`` with ``config.run`` and write ``config.out``.
+    """Predict every face in ``config.paths`` with ``config.model`` (a model file) or else
+    ``config.run``, and write ``config.out``, or one CSV per input file into
+    ``config.out_dir`` (:mod:`aufacs.inference.batch`), in ``config.format``. With
+    ``out_dir``, the table holds the files predicted now and ``attrs["skipped"]`` counts
+    the files already done.
 
     An image file named in ``config.paths`` that cannot be decoded is refused before any
     work; one found inside a named folder gets a row that says why instead.
     """
     options = {
-        "backend": config.backend,
         "min_score": config.min_score,
         "step": config.step,
         "smooth": config.smooth,
         "detect_every": config.detect_every,
         "batch_size": config.batch_size,
     }
-    _check_options(**options)
+    backend = _check_options(config.backend, **options)
     files = input_files(config.paths)
+    _check_destination(config.format, None if config.out_dir else config.out, files)
     for path in map(Path, config.paths):
         if path.is_file() and is_image(path):
             load_image(path)
     use_threads(config.threads, announce=config.progress)
+    source = config.model if config.model is not None else config.run
     predictor = load_predictor(
-        config.run, config.epoch, device=config.device, threshold=config.threshold
+        source, config.epoch, device=config.device, threshold=config.threshold
     )
-    return predict_files(
+    if config.out_dir is None:
+        return predict_files(
+            predictor,
+            files,
+            backend=backend,
+            **options,
+            out=config.out,
+            format=config.format,
+            overlay=config.overlay,
+            progress=config.progress,
+        )
+    return _predict_into_folder(config, predictor, files, backend, options)
+
+
+def _predict_into_folder(
+    config: PredictConfig,
+    predictor: Predictor,
+    files: list[Path],
+    backend: str,
+    options: dict[str, object],
+) -> pd.DataFrame:
+    """:func:`predict_paths` with ``config.out_dir``: one CSV per file, resumable."""
+    source = config.model if config.model is not None else config.run
+    settings = {"model": str(Path(source).resolve()), "epoch": config.epoch, "backend": backend}
+    settings.update(options, threshold=config.threshold, format=config.format)
+    del settings["batch_size"]  # the same results in any batch size
+    one = partial(
+        predict_file,
         predictor,
-        files,
-        **options,
-        out=config.out,
+        backend=backend,
         overlay=config.overlay,
         progress=config.progress,
+        **options,
     )
+    tables, skipped = predict_into_folder(
+        files, config.out_dir, one, settings, predictor.aus, config.progress
+    )
+    table = _joined(predictor, tables)
+    table.attrs["skipped"] = skipped
+    return table
 
 
 def predict_files(
@@ -178,37 +202,50 @@ def predict_files(
     *,
     backend: str = "auto",
     out: str | Path | None = None,
+    format: str = "aufacs",
     overlay: str | Path | None = None,
     progress: bool = True,
     **options: object,
 ) -> pd.DataFrame:
     """The prediction table of the images and videos in ``paths`` (see
-    :func:`aufacs.inference.media.input_files`), also written to ``out`` as CSV unless None,
-    and drawn into folder ``overlay`` unless None. ``options``: ``min_score``, and for videos
-    ``step``, ``smooth``, ``detect_every``, ``batch_size`` (:func:`predict_video`). ``attrs``
-    carry the videos' frames per second and stage times (module docstring)."""
+    :func:`aufacs.inference.media.input_files`), also written to ``out`` as CSV in
+    ``format`` (:mod:`aufacs.inference.sinks`) unless None, and drawn into folder
+    ``overlay`` unless None. ``options``: ``min_score``, and for videos ``step``, ``smooth``,
+    ``detect_every``, ``batch_size`` (:func:`predict_video`). ``attrs`` carry the videos'
+    frames per second and stage times (module docstring)."""
     backend = _check_options(backend, **options)
     files = input_files(paths)
-    tables, speeds = [], {}
+    _check_destination(format, out, files)
     bar = tqdm(files, desc="predict", unit="file", disable=not progress or len(files) < 2)
-    for path in bar:
-        drawn = None if overlay is None else drawing.overlay_path(overlay, path)
-        if is_video(path):
-            table = predict_video(
-                predictor, path, backend=backend, overlay=drawn, progress=progress, **options
-            )
-            if table.attrs.get("frames"):
-                speeds[str(path)] = table.attrs
-        else:
-            min_score = options.get("min_score")
-            table = _predict_image_file(predictor, path, backend, min_score, drawn)
-        tables.append(table)
-    table = pd.concat(tables, ignore_index=True)
-    table.attrs = speed_attrs(speeds)
+    tables = [
+        predict_file(
+            predictor, path, backend=backend, overlay=overlay, progress=progress, **options
+        )
+        for path in bar
+    ]
+    table = _joined(predictor, tables)
     if out is not None:
-        with atomic_write(out) as handle:
-            table.to_csv(handle, index=False)
+        write_table(table, out, format, predictor.aus)
     return table
+
+
+def predict_file(
+    predictor: Predictor,
+    path: Path,
+    *,
+    backend: str,
+    overlay: str | Path | None = None,
+    progress: bool = True,
+    **options: object,
+) -> pd.DataFrame:
+    """The prediction table of one image or video file ``path``, drawn into folder
+    ``overlay`` unless None (``options`` as in :func:`predict_files`)."""
+    drawn = None if overlay is None else drawing.overlay_path(overlay, path)
+    if is_video(path):
+        return predict_video(
+            predictor, path, backend=backend, overlay=drawn, progress=progress, **options
+        )
+    return _predict_image_file(predictor, path, backend, options.get("min_score"), drawn)
 
 
 def predict_image(
@@ -226,7 +263,7 @@ def predict_image(
     result = analyse_frame(predictor, image, backend, min_score)
     ids = list(range(len(result.faces))) if result is not None else []
     size = image_rgb.shape[1::-1]
-    return _table(predictor, _rows(predictor, result, ids, factor, size, source, backend))
+    return rows_table(predictor, frame_rows(predictor, result, ids, factor, size, source, backend))
 
 
 def predict_video(
@@ -253,7 +290,7 @@ def predict_video(
     try:
         frames = iter_video_frames(path, step=step)
     except AufacsError as error:
-        return _table(predictor, [_empty_row(str(path), backend, str(error))])
+        return rows_table(predictor, [empty_row(str(path), backend, str(error))])
     analyser = VideoAnalyser(predictor, backend, min_score, detect_every, batch_size)
     total = frame_count(path, step)
     bar = tqdm(total=total, desc=path.name, leave=False, unit="frame", disable=not progress)
@@ -263,7 +300,7 @@ def predict_video(
         for frame in analyser.run(frames):
             size = frame.image.shape[1::-1]
             place = (frame.index, frame.time_s)
-            found = _rows(
+            found = frame_rows(
                 predictor, frame.result, frame.ids, frame.factor, size, str(path), backend, place
             )
             rows += found
@@ -280,7 +317,7 @@ def predict_video(
     if writer is not None:
         writer.close()
     seconds = time.perf_counter() - start
-    table = _table(predictor, rows)
+    table = rows_table(predictor, rows)
     if smooth > 1:
         table = smooth_probabilities(table, predictor.aus, smooth, predictor.threshold)
     stages = analyser.clock.seconds
@@ -314,6 +351,28 @@ def _check_options(
     return chosen
 
 
+def _check_destination(format: str, out: str | Path | None, files: Sequence[Path]) -> None:
+    """Refuse an unknown ``format``, and several input files for one OpenFace CSV (OpenFace
+    writes one file per video, and its columns do not name the file)."""
+    if format not in FORMATS:
+        raise AufacsError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if format == "openface" and out is not None and len(files) > 1:
+        raise AufacsError(
+            f"an OpenFace CSV holds one input file, as OpenFace's own do, and {len(files)} "
+            "were given; write one CSV per file into a folder with --out-dir"
+        )
+
+
+def _joined(predictor: Predictor, tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """The tables of several files as one, with the videos' speeds in ``attrs``."""
+    if not tables:
+        return rows_table(predictor, [])
+    speeds = {t["source"].iloc[0]: t.attrs for t in tables if t.attrs.get("frames")}
+    table = pd.concat(tables, ignore_index=True)
+    table.attrs = speed_attrs(speeds)
+    return table
+
+
 def _predict_image_file(
     predictor: Predictor,
     path: Path,
@@ -326,67 +385,8 @@ def _predict_image_file(
     try:
         image = load_image(path)
     except AufacsError as error:
-        return _table(predictor, [_empty_row(str(path), backend, str(error))])
+        return rows_table(predictor, [empty_row(str(path), backend, str(error))])
     table = predict_image(predictor, image, source=str(path), backend=backend, min_score=min_score)
     if overlay is not None:
         drawing.write_image(overlay, image, table.to_dict("records"), predictor.aus)
-    return table
-
-
-def _rows(
-    predictor: Predictor,
-    result: FrameFaces | None,
-    ids: list[int],
-    factor: np.ndarray,
-    size: tuple[int, int],
-    source: str,
-    backend: str,
-    frame: tuple[int, float] | None = None,
-) -> list[dict]:
-    """Table rows of one analysed frame of ``size`` (width, height) source pixels, whose
-    working copy was made with ``factor``: one per face (track ids ``ids``), or one saying
-    no face was found. ``frame``: a video frame's index and time in seconds."""
-    index, time_s = frame if frame is not None else (pd.NA, np.nan)
-    if result is None:
-        return [_empty_row(source, backend, NO_FACE, index, time_s)]
-    faces = result.faces
-    boxes = edges_to_source(np.array([face.box for face in faces]), factor)  # (F, 4)
-    points = rescale_points(result.points, 1.0 / factor)  # (F, 49, 2)
-    pose = head_pose(points, size)  # (F, 3)
-    numbers = np.concatenate([boxes, points.reshape(len(faces), -1), pose, result.probs], axis=1)
-    decisions = (result.probs >= predictor.threshold).astype(int)  # (F, N)
-    names = [*BOX_COLUMNS, *LANDMARK_COLUMNS, *POSE_COLUMNS, *prob_columns(predictor.aus)]
-    decision_columns = [au_column(a) for a in predictor.aus]
-    return [
-        {
-            "source": source,
-            "frame": index,
-            "time_s": time_s,
-            "face": k,
-            "face_id": ids[k],
-            "backend": face.backend,
-            "score": face.score,
-            "landmarks": result.landmark_sources[k],
-            "note": result.notes[k],
-            **dict(zip(names, numbers[k], strict=True)),
-            **dict(zip(decision_columns, decisions[k], strict=True)),
-        }
-        for k, face in enumerate(faces)
-    ]
-
-
-def _empty_row(
-    source: str, backend: str, note: str, frame: object = pd.NA, time_s: float = np.nan
-) -> dict:
-    """A row for a frame or file without a face: only source, frame, backend and note."""
-    return {"source": source, "frame": frame, "time_s": time_s, "backend": backend, "note": note}
-
-
-def _table(predictor: Predictor, rows: list[dict]) -> pd.DataFrame:
-    """Rows -> a table with every column, integer columns nullable."""
-    table = pd.DataFrame(rows).reindex(columns=output_columns(predictor.aus))
-    integers = ["frame", "face", "face_id", *[au_column(a) for a in predictor.aus]]
-    table[integers] = table[integers].astype("Int64")
-    text = ["source", "backend", "landmarks", "note"]
-    table[text] = table[text].astype(object).fillna("").astype(str)
     return table

@@ -1,9 +1,11 @@
-"""A trained run's model made ready for faces: :class:`Predictor`, :func:`load_predictor`, and
-faces of a photo aligned and turned into that model's inputs (:func:`model_inputs`).
+"""A trained model made ready for faces: :class:`Predictor`, :func:`load_predictor` (from a run
+folder or a model file of ``aufacs export``), and faces of a photo aligned and turned into
+that model's inputs (:func:`model_inputs`).
 
 A face becomes a model input exactly as a test frame does in training: JAA-Net's similarity
-transform aligns it to the size and box enlargement of the run's aligned-crop cache
-(:func:`aufacs.data.align.align_face`), then the training data set's test transform
+transform aligns it to the size and box enlargement of the aligned-crop cache the model was
+trained on, as the run recorded them (:mod:`aufacs.engine.model_spec`;
+:func:`aufacs.data.align.align_face`), then the training data set's test transform
 (:class:`aufacs.data.dataset.AlignedFaceDataset`: resize, centre crop, the model's
 normalisation) makes the batch.
 """
@@ -22,7 +24,9 @@ from aufacs.data.align import align_face, alignment_matrix, transform_points
 from aufacs.data.cache import AlignedCache
 from aufacs.data.dataset import AlignedFaceDataset
 from aufacs.engine.device import to_device
-from aufacs.engine.runs import LoadedRun, make_dataset
+from aufacs.engine.model_spec import load_run_model
+from aufacs.engine.runs import make_dataset
+from aufacs.inference.export import load_model_file
 from aufacs.models import AUModel
 from aufacs.models.base import AUOutput
 
@@ -57,22 +61,30 @@ class Predictor:
 
 
 def load_predictor(
-    run: Path | str, epoch: int | None = None, *, device: str = "auto", threshold: float = 0.5
+    source: Path | str,
+    epoch: int | None = None,
+    *,
+    device: str = "auto",
+    threshold: float = 0.5,
 ) -> Predictor:
-    """The model of run folder ``run`` at ``epoch`` (default: the last saved), on ``device``
-    (``auto``, ``cpu`` or ``cuda``), calling an AU present from probability ``threshold``.
+    """The model of ``source`` on ``device`` (``auto``, ``cpu`` or ``cuda``), calling an AU
+    present from probability ``threshold``. ``source``: a run folder, whose checkpoint of
+    ``epoch`` (default: the last saved) is loaded, or a model file written by ``aufacs
+    export`` (a path with a suffix, such as ``model.aufacs``), which holds one epoch.
 
-    The AU list, aligned size and box enlargement come from the run's aligned-crop cache
-    (``cache.json``), which must therefore still be where the run was trained from.
+    The AU list, aligned size and box enlargement come from the run's ``model.json`` or the
+    model file, so the training data is not needed (:mod:`aufacs.engine.model_spec`).
     """
     if not 0 <= threshold <= 1:
         raise AufacsError(f"threshold must be a probability in [0, 1], got {threshold!r}")
-    loaded = LoadedRun.open(run, device)
-    model = loaded.load_epoch(epoch)
-    cache = loaded.cache
-    return Predictor(
-        model, loaded.config.model, cache.aus.aus, cache.size, cache.box_enlarge, threshold
-    )
+    path = Path(source)
+    if path.is_dir() or not path.suffix:
+        model, spec, _ = load_run_model(path, epoch, device)
+    elif epoch is not None:
+        raise AufacsError(f"{path} is a model file, which holds one epoch; epoch is for runs")
+    else:
+        model, spec, _ = load_model_file(path, device)
+    return Predictor(model, spec.model, spec.aus, spec.size, spec.box_enlarge, threshold)
 
 
 @dataclass(frozen=True)
