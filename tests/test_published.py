@@ -4,9 +4,11 @@ command line, equal to the references; provenance; one-sentence refusals."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
+import io
 import json
 from pathlib import Path
 
@@ -15,12 +17,14 @@ import pandas as pd
 import pytest
 import torch
 from torch import nn
-from train_worker import make_data, tiny_config
+from train_worker import SUBJECTS, make_data, tiny_config
 
-from aufacs.analysis.evaluate import load_predictions
+from aufacs.analysis.evaluate import EvaluateConfig, evaluate, load_predictions
+from aufacs.analysis.folds import MEAN_OF_FOLDS, fold_table
 from aufacs.cli import main
 from aufacs.core.aus import BP4D_AUS, DISFA_AUS
 from aufacs.core.errors import AufacsError
+from aufacs.data.splits import split_subjects
 from aufacs.engine.published import (
     PROVENANCE_FILE,
     PUBLISHED_LABEL,
@@ -29,10 +33,13 @@ from aufacs.engine.published import (
     load_provenance,
     run_origin,
 )
+from aufacs.engine.published_folds import import_runs
 from aufacs.engine.runs import LoadedRun
 from aufacs.engine.train import train
 from aufacs.models.base import AUModel, AUOutput
 from aufacs.models.me_graph_au import build_me_graph_au
+from aufacs.report import three_folds
+from aufacs.report.three_folds import fold_predictions_of
 from benchmarks.official_jaa_net import OfficialJAANet
 from benchmarks.official_me_graph_au import RefMEFARG
 
@@ -282,7 +289,7 @@ def test_an_aufacs_checkpoint_imports_as_its_run(data, tmp_path):
 def _refused(data: Path, out: Path, *weights: Path, **changes) -> str:
     config = ImportConfig(weights=weights, data=data, kind=KIND, out=out, **changes)
     with pytest.raises(AufacsError) as error:
-        import_weights(config)
+        import_runs(config)
     message = str(error.value)
     assert "\n" not in message
     return message
@@ -347,3 +354,124 @@ def test_training_into_an_imported_run_is_refused_and_changes_nothing(jaa, data)
     with pytest.raises(AufacsError, match="holds published weights imported with `aufacs import`"):
         train(config)
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before
+
+
+# --- three folds at once ----------------------------------------------------------------------
+
+#: The names of ME-GraphAU's released ResNet-50 BP4D checkpoints, one per fold.
+ME_RELEASED = "MEFARG_resnet50_BP4D_fold{}.pth"
+
+
+@pytest.fixture(scope="module")
+def me_folds(data: Path, tmp_path_factory) -> tuple[dict[int, RefMEFARG], Path, str]:
+    """Three ME-GraphAU stage-2 references (one per fold), written as the released
+    ``MEFARG_resnet50_BP4D_fold{k}.pth`` and imported with one ``aufacs import --folds auto``
+    (given out of order): (references by fold, the runs' folder, what the command printed)."""
+    root = tmp_path_factory.mktemp("me_folds")
+    references = {k: me_reference(2, seed=k) for k in (1, 2, 3)}
+    files = [write_official_me(references[k], root / ME_RELEASED.format(k)) for k in (3, 1, 2)]
+    out = root / "published_me_graph_au"
+    argv = ["import", *map(str, files), "--folds", "auto", "--data", str(data), "--kind", KIND]
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        assert main([*argv, "--out", str(out)]) == 0
+    return references, out, printed.getvalue()
+
+
+def _f1(prob: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-AU F1 at 0.5 over the known labels, written out here for the check."""
+    known = ~np.isnan(target)
+    hit, truth = (prob >= 0.5) & known, (target == 1) & known
+    tp = (hit & truth).sum(axis=0)
+    return 2 * tp / np.maximum(hit.sum(axis=0) + truth.sum(axis=0), 1)
+
+
+def _three_fold_rows(label: str, runs: list[Path]) -> tuple[dict, pd.DataFrame]:
+    """Evaluate the fold runs and tabulate them as the study's comparison does; checks each
+    fold's row against F1 computed here from that run's predictions, and the mean row.
+    Returns the predictions by fold and the model's rows."""
+    for run in runs:
+        evaluate(EvaluateConfig(run=run, device="cpu", threads=1, progress=False))
+    predictions = fold_predictions_of({label: runs})[label]
+    table = fold_table({label: predictions}).loc[label]
+    rows = [f"fold {k}" for k in (1, 2, 3)]
+    assert list(table.index[:4]) == [*rows, MEAN_OF_FOLDS]
+    for k, fold in predictions.items():
+        assert set(fold.subject) == set(split_subjects(SUBJECTS, k).test)
+        f1 = _f1(fold.prob, fold.target)
+        np.testing.assert_allclose(table.loc[f"fold {k}"].to_numpy(), [*f1, f1.mean()])
+    np.testing.assert_allclose(table.loc[MEAN_OF_FOLDS], table.loc[rows].mean())
+    return predictions, table.loc[rows]
+
+
+def test_three_folds_import_as_three_runs_on_their_test_parts(me_folds):
+    references, out, printed = me_folds
+    runs = [out / f"fold{k}" for k in (1, 2, 3)]
+    assert printed.splitlines() == [f"run folder: {run}" for run in runs]
+    for k, run in enumerate(runs, start=1):
+        assert LoadedRun.open(run, "cpu").config.fold == k
+        assert load_provenance(run)["files"][0]["name"] == ME_RELEASED.format(k)
+    predictions, _ = _three_fold_rows("me_graph_au (published)", runs)
+    for k, fold in predictions.items():
+        with torch.no_grad():
+            expected, _ = references[k](_test_batch(runs[k - 1])["image"])
+        np.testing.assert_allclose(fold.prob, expected, atol=1e-5)
+
+
+def test_jaa_net_snapshot_folders_import_as_the_folds_their_names_imply(data, tmp_path):
+    folders = {
+        fold: write_official_jaa(jaa_reference(seed=fold), tmp_path / f"JAAv1_combine_{parts}")
+        for parts, fold in (("2_3", 3), ("1_2", 1), ("1_3", 2))
+    }
+    config = ImportConfig(
+        weights=tuple(folders.values()),
+        folds=("auto",),
+        data=data,
+        kind=KIND,
+        out=tmp_path / "runs",
+        model_options={"crop_size": CROP},
+    )
+    runs = import_runs(config)
+    assert runs == [tmp_path / "runs" / f"fold{k}" for k in (1, 2, 3)]
+    for fold, run in zip((1, 2, 3), runs, strict=True):
+        recorded = load_provenance(run)["files"][0]["path"]
+        assert Path(recorded).parent == folders[fold].resolve()
+        assert LoadedRun.open(run, "cpu").config.fold == fold
+    predictions, rows = _three_fold_rows("jaa_net (published)", runs)
+    assert rows.to_numpy().max() > 0 and rows["Avg"].nunique() == 3
+    label = "jaa_net (published)"
+    table = three_folds.three_fold_table({label: predictions}, tmp_path / "table")
+    [note] = three_folds.published_weight_notes({label: runs}, table)
+    mean = table.loc[(label, MEAN_OF_FOLDS), "Avg"]
+    assert note.startswith(
+        f"{label}: the published weights evaluated here score mean F1 {mean:.3f}"
+    )
+    assert "against 0.600 published" in note and "fold spread" in note
+
+
+def test_a_file_named_for_another_fold_is_refused_in_one_sentence(me_folds, data, tmp_path):
+    released = tmp_path / ME_RELEASED.format(1)
+    write_official_me(me_reference(2), released)
+    argv = ["import", str(released), "--data", str(data), "--kind", KIND, "--fold", "2"]
+    with contextlib.redirect_stderr(io.StringIO()) as stderr:
+        assert main([*argv, "--out", str(tmp_path / "run")]) != 0
+    assert stderr.getvalue() == (
+        f"aufacs: error: {released.name} is named for fold 1 (ME-GraphAU's released "
+        "files carry their fold), so its weights trained on parts 1 and 2, and fold 2 would "
+        "test them on part 2, frames they learnt from; import it as fold 1\n"
+    )
+    assert not (tmp_path / "run").exists()
+    stage2 = tmp_path / "epoch20_model_fold2.pth"  # train_stage2.py's name for --fold 1
+    released.rename(stage2)
+    message = _refused(data, tmp_path / "run", stage2, fold=3)
+    assert message.startswith(f"{stage2.name} is named for fold 1 (ME-GraphAU's train_stage2.py")
+    run = import_weights(ImportConfig(weights=(stage2,), data=data, kind=KIND, out=tmp_path / "r"))
+    assert LoadedRun.open(run, "cpu").config.fold == 1
+    _, out, _ = me_folds
+    given = (stage2, out.parent / ME_RELEASED.format(2))
+    message = _refused(data, tmp_path / "runs", *given, folds=("2", "1"))
+    assert message.startswith(f"{stage2.name} is named for fold 1") and "fold 2 would" in message
+    plain = tmp_path / "model.pth"
+    plain.write_bytes(stage2.read_bytes())
+    message = _refused(data, tmp_path / "runs", stage2, plain, folds=("auto",))
+    assert message.startswith(f"{plain} names no fold")
+    assert not (tmp_path / "runs").exists()

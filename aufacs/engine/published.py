@@ -7,8 +7,9 @@ ResNet-50 checkpoint of stage 1 or 2 (:mod:`aufacs.models.me_graph_au.checkpoint
 aufacs's own weights (a training checkpoint ``epoch_NNN.pt`` or a bare state dict).
 
 The run folder has what a trained run has for ``aufacs evaluate``, ``aufacs predict`` and the
-notebooks: ``config.json`` (its data set, fold and model options) and
-``checkpoints/epoch_NNN.pt``, plus ``provenance.json`` (:data:`PROVENANCE_FILE`): the label
+notebooks: ``config.json`` (its data set, fold and model options),
+``checkpoints/epoch_NNN.pt`` and ``model.json`` (what prediction needs without the data,
+:mod:`aufacs.engine.model_spec`), plus ``provenance.json`` (:data:`PROVENANCE_FILE`): the label
 "published weights", the weight format, each file's name, path, size and sha256, and the AU
 list the weights predict. It has no training logs (``iterations.csv``, ``epochs.csv``).
 """
@@ -28,12 +29,19 @@ from typing import Any
 import torch
 
 from aufacs.core.config import config_to_dict, save_config
-from aufacs.core.errors import AufacsError
+from aufacs.core.errors import AufacsError, reading_file
 from aufacs.core.io import write_text_atomic
 from aufacs.data.cache import META_FILE, AlignedCache
 from aufacs.data.prepare import cache_folder
-from aufacs.engine.checkpoints import CHECKPOINT_FORMAT, checkpoint_path, save_checkpoint
+from aufacs.engine.checkpoints import (
+    CHECKPOINT_FORMAT,
+    checkpoint_path,
+    save_checkpoint,
+    unpickling_damage,
+)
 from aufacs.engine.config import TrainConfig, check_config, resolve_config
+from aufacs.engine.fold_names import checked_fold, named_fold
+from aufacs.engine.model_spec import write_model_spec
 from aufacs.engine.published_formats import Weights, read_weights
 from aufacs.engine.runs import CONFIG_FILE, PROVENANCE_FILE, build_run_model, data_kind
 from aufacs.models import AUModel, available_models, model_options
@@ -53,7 +61,10 @@ class ImportConfig:
     )
     model: str | None = field(
         default=None,
-        metadata={"help": "jaa_net, me_graph_au or eac_net (default: told by the files)"},
+        metadata={
+            "help": "jaa_net, me_graph_au, eac_net or a plug-in (default: told by the files; a "
+            "plug-in's state dict needs it)"
+        },
     )
     data: Path = field(
         default=Path("data/synthetic"), metadata={"help": "prepared data set root folder"}
@@ -64,9 +75,26 @@ class ImportConfig:
     kind: str | None = field(
         default=None, metadata={"help": "bp4d, disfa or synthetic (default: as prepared)"}
     )
-    fold: int = field(default=1, metadata={"help": "fold 1-3 whose test subjects to evaluate"})
+    fold: int | None = field(
+        default=None,
+        metadata={
+            "help": "fold 1-3 whose test subjects to evaluate (default: the fold the files' "
+            "names imply, else 1)"
+        },
+    )
+    folds: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "import each WEIGHTS as one fold's: 'auto' (the fold its name implies) or "
+            "one fold number per WEIGHTS; the runs go to <out>/fold<k>"
+        },
+    )
     out: Path | None = field(
-        default=None, metadata={"help": "run folder (default runs/published_<model>_fold<fold>)"}
+        default=None,
+        metadata={
+            "help": "run folder (default runs/published_<model>_fold<fold>; with --folds, "
+            "the folder of the fold runs, default runs/published_<model>)"
+        },
     )
     epoch: int | None = field(
         default=None,
@@ -81,10 +109,30 @@ class ImportConfig:
     )
 
 
+@dataclass(frozen=True)
+class ReadWeights:
+    """Weights read for an import: the ``cache`` of the data set, the weight ``files`` and
+    what they hold (``weights``)."""
+
+    cache: AlignedCache
+    files: list[Path]
+    weights: Weights
+
+
 def import_weights(config: ImportConfig) -> Path:
     """Write the run folder of ``config.weights``; returns its path. Refuses, in one sentence,
     files that are not weights of the kinds above, weights of another model or AU count than
-    the cache's, and an output folder that is not empty."""
+    the cache's, a ``config.fold`` other than the one the files' names imply
+    (:mod:`aufacs.engine.fold_names`), and an output folder that is not empty."""
+    read = read_import(config, config.weights)
+    fold = checked_fold(named_fold(read.weights), config.fold)
+    out = config.out or Path("runs") / f"published_{read.weights.model}_fold{fold}"
+    return write_import(prepare_import(config, read, fold, out))
+
+
+def read_import(config: ImportConfig, paths: tuple[Path, ...]) -> ReadWeights:
+    """The weights of ``paths`` for ``config``'s model and data set, checked as
+    :func:`import_weights` says."""
     if config.epoch is not None and not (isinstance(config.epoch, int) and config.epoch >= 1):
         raise AufacsError(f"epoch must be a positive integer, got {config.epoch!r}")
     if config.model is not None and config.model not in available_models():
@@ -92,10 +140,28 @@ def import_weights(config: ImportConfig) -> Path:
             f"unknown model {config.model!r}; available models: {', '.join(available_models())}"
         )
     cache = _open_cache(config)
-    files = weight_files(config.weights, config.epoch)
-    contents = {path: read_weight_file(path) for path in files}
-    weights = read_weights(contents, config.model)
+    files = weight_files(paths, config.epoch)
+    weights = read_weights({path: read_weight_file(path) for path in files}, config.model)
     _check_au_count(weights, cache)
+    return ReadWeights(cache, files, weights)
+
+
+@dataclass(frozen=True)
+class ImportedRun:
+    """A run folder ready to be written: its resolved ``config`` (``out`` is the folder),
+    the ``model`` with the imported weights, the ``epoch`` it records and its
+    ``provenance``."""
+
+    config: TrainConfig
+    model: AUModel
+    epoch: int
+    provenance: dict[str, Any]
+
+
+def prepare_import(config: ImportConfig, read: ReadWeights, fold: int, out: Path) -> ImportedRun:
+    """The run of ``read`` for test fold ``fold`` in the empty folder ``out``, checked (the
+    weights loaded into their model) but not written."""
+    weights = read.weights
     epoch = config.epoch or weights.epoch or 1
     options = {**weights.options, **config.model_options}
     if "pretrained" in model_options(weights.model):
@@ -105,30 +171,41 @@ def import_weights(config: ImportConfig) -> Path:
         data=config.data,
         cache=config.cache,
         kind=config.kind,
-        fold=config.fold,
-        out=config.out or Path("runs") / f"published_{weights.model}_fold{config.fold}",
+        fold=fold,
+        out=out,
         epochs=epoch,
         model_options=options,
     )
     check_config(train_config)
-    out = Path(train_config.out)
-    if out.exists() and any(out.iterdir()):
-        raise AufacsError(f"output folder {out} is not empty; choose a new folder for the import")
-    model = build_run_model(train_config, cache, pretrained=False)
+    check_empty(out)
+    model = build_run_model(train_config, read.cache, pretrained=False)
     load_weights(model, weights)
-    resolved = resolve_config(train_config, model, data_kind(train_config, cache))
-    provenance = describe_provenance(weights, files, cache, epoch)
+    resolved = resolve_config(train_config, model, data_kind(train_config, read.cache))
+    provenance = describe_provenance(weights, read.files, read.cache, epoch)
+    return ImportedRun(resolved, model, epoch, provenance)
+
+
+def write_import(run: ImportedRun) -> Path:
+    """Write the run folder of ``run``; returns its path."""
+    out = Path(run.config.out)
     state = {
         "format": CHECKPOINT_FORMAT,
-        "epoch": epoch,
-        "config": config_to_dict(resolved),
-        "model": model.state_dict(),
-        "provenance": provenance,
+        "epoch": run.epoch,
+        "config": config_to_dict(run.config),
+        "model": run.model.state_dict(),
+        "provenance": run.provenance,
     }
-    save_checkpoint(state, checkpoint_path(out, epoch))
-    write_text_atomic(out / PROVENANCE_FILE, json.dumps(provenance, indent=2) + "\n")
-    save_config(resolved, out / CONFIG_FILE)  # last: the folder is a run once this exists
-    return Path(resolved.out)
+    save_checkpoint(state, checkpoint_path(out, run.epoch))
+    write_text_atomic(out / PROVENANCE_FILE, json.dumps(run.provenance, indent=2) + "\n")
+    write_model_spec(out, run.config, run.model)
+    save_config(run.config, out / CONFIG_FILE)  # last: the folder is a run once this exists
+    return out
+
+
+def check_empty(out: Path) -> None:
+    """Refuse an output folder ``out`` that exists and is not empty."""
+    if out.exists() and any(out.iterdir()):
+        raise AufacsError(f"output folder {out} is not empty; choose a new folder for the import")
 
 
 def _open_cache(config: ImportConfig) -> AlignedCache:
@@ -183,7 +260,11 @@ def read_weight_file(path: Path) -> Mapping:
     file that torch cannot read, one of other pickled objects, and one that holds no dict."""
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as error:
+        damage = unpickling_damage(error)
+        if damage:
+            message = f"{path.name} is not a weight file that torch can read ({damage})"
+            raise AufacsError(message) from None
         raise AufacsError(
             f"{path.name} holds pickled objects other than tensors, which aufacs refuses to load"
         ) from None
@@ -273,10 +354,11 @@ def load_provenance(run: Path | str) -> dict[str, Any] | None:
     path = Path(run) / PROVENANCE_FILE
     if not path.is_file():
         return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise AufacsError(f"cannot read {path}: {error}") from None
+    with reading_file(path, "the provenance of imported weights"):
+        provenance = json.loads(path.read_text())
+    if not isinstance(provenance, dict):
+        raise AufacsError(f"{path} holds no JSON object; the file is damaged")
+    return provenance
 
 
 def run_origin(run: Path | str) -> str:

@@ -8,6 +8,7 @@ one-sentence refusals.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from aufacs.models.me_graph_au.checkpoints import (
     convert_official_state_dict,
     unwrap_state_dict,
 )
+from aufacs.models.registry import plugin_package
 
 StateDict = dict[str, torch.Tensor]
 #: Builder options of aufacs checkpoints that name files rather than describe the network.
@@ -44,7 +46,8 @@ class Weights:
     ``state`` under aufacs's key names, the builder ``options`` they imply, ``num_aus`` (None:
     not told by the files), the ``epoch`` the files name, and which file gave each tensor
     (``origin``; default the first file), what each file holds (``holds``) and which told
-    the AU count (``au_file``)."""
+    the AU count (``au_file``); ``official``: in the official repositories' format, whose
+    names say their fold (:mod:`aufacs.engine.fold_names`)."""
 
     model: str
     source: str
@@ -56,6 +59,7 @@ class Weights:
     origin: dict[str, Path] = field(default_factory=dict)
     holds: dict[Path, str] = field(default_factory=dict)
     au_source: Path | None = None
+    official: bool = False
 
     def file_of(self, key: str) -> Path:
         """The file tensor ``key`` came from."""
@@ -69,7 +73,8 @@ class Weights:
 def read_weights(contents: Mapping[Path, Mapping], model: str | None = None) -> Weights:
     """The weights in ``contents`` (file -> what torch loaded from it): JAA-Net's six official
     module files, or one official ME-GraphAU ResNet checkpoint, aufacs checkpoint or aufacs
-    state dict. ``model``: the model they must be for (None: any). Refuses anything else."""
+    state dict (with ``model`` a plug-in, that plug-in's state dict). ``model``: the model they
+    must be for (None: any). Refuses anything else."""
     kinds = {path: classify(content) for path, content in contents.items()}
     if len(contents) > 1 or set(kinds.values()) & {"jaa_official", "jaa_v2"}:
         weights = _official_jaa(contents)
@@ -82,6 +87,9 @@ def read_weights(contents: Mapping[Path, Mapping], model: str | None = None) -> 
         elif kind in ("jaa_net", "me_graph_au", "eac_net"):
             state = _tensors(unwrap_state_dict(content))
             weights = _own(path, kind, state, {}, None, f"aufacs {kind} weights")
+        elif model is not None and plugin_package(model) is not None:
+            state = _tensors(unwrap_state_dict(content))  # a plug-in's saved state dict
+            weights = _own(path, model, state, {}, None, f"{model} weights")
         else:
             raise AufacsError(
                 f"{path.name} holds {describe(content)}, which is neither JAA-Net's six module "
@@ -212,6 +220,7 @@ def _assemble_jaa(by_module: Mapping[str, tuple[Path, StateDict]]) -> Weights:
             for module, (path, _) in by_module.items()
         },
         au_source=by_module["au_net"][0],
+        official=True,
     )
 
 
@@ -234,7 +243,8 @@ def _official_me_graph_au(path: Path, content: Mapping) -> Weights:
         raise AufacsError(f"{path.name} holds {describe(content)}, but {error}") from None
     epoch = content.get("epoch")
     epoch = epoch if isinstance(epoch, int) and epoch > 0 else None
-    return _own(path, "me_graph_au", converted, {}, epoch, describe(content))
+    weights = _own(path, "me_graph_au", converted, {}, epoch, describe(content))
+    return dataclasses.replace(weights, official=True)
 
 
 def _own_checkpoint(path: Path, content: Mapping) -> Weights:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from aufacs.core.config import config_from_dict
-from aufacs.core.errors import AufacsError
+from aufacs.core.errors import AufacsError, reading_file
 from aufacs.core.io import write_text_atomic
 from aufacs.core.locks import exclusive_lock
 from aufacs.data.cache import META_FILE, AlignedCache
@@ -22,7 +22,7 @@ from aufacs.data.dataset import AlignedFaceDataset
 from aufacs.data.prepare import KINDS, cache_folder, dataset_split
 from aufacs.data.splits import Split
 from aufacs.data.table import FrameTable
-from aufacs.engine.checkpoints import checkpoint_paths, load_checkpoint
+from aufacs.engine.checkpoints import UnreadableCheckpoint, checkpoint_paths, load_checkpoint
 from aufacs.engine.config import TrainConfig, resolve_model_options, run_folder
 from aufacs.engine.device import resolve_device
 from aufacs.engine.distributed import DistributedContext
@@ -72,15 +72,17 @@ def locked_run_folder(out: Path, context: DistributedContext) -> Iterator[None]:
 
 
 def load_run_config(run: Path | str) -> TrainConfig:
-    """The resolved configuration saved in run folder ``run``."""
+    """The resolved configuration saved in run folder ``run``; :class:`AufacsError` naming
+    the file when it is missing or damaged (not JSON, not an object, keys or values that
+    are no training configuration's)."""
     path = Path(run) / CONFIG_FILE
     if not path.is_file():
         raise AufacsError(f"{run} is not a training run folder: it has no {CONFIG_FILE}")
-    try:
+    with reading_file(path, "a run configuration"):
         values = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise AufacsError(f"cannot read run configuration {path}: {error}") from None
-    return config_from_dict(TrainConfig, values, source=str(path))
+        if not isinstance(values, dict):
+            raise AufacsError(f"run configuration {path} holds no JSON object; it is damaged")
+        return config_from_dict(TrainConfig, values, source=str(path))
 
 
 def _check_out_folder(out: Path, model: str) -> None:
@@ -132,14 +134,24 @@ def build_run_model(
     loading pretrained backbone and stage-1 weights (a checkpoint will replace them); a run
     folder given as ``stage1_weights`` stands for its last checkpoint."""
     options = resolve_model_options(config.model_options)
-    accepted = model_options(config.model)
+    built = builder_options(config.model, options, cache.aus.aus, pretrained=pretrained)
+    return build_model(config.model, len(cache.aus), **built)
+
+
+def builder_options(
+    model: str, options: Mapping[str, Any], aus: Sequence[int], *, pretrained: bool
+) -> dict[str, Any]:
+    """The keyword options that build ``model`` for AU numbers ``aus`` from a run's model
+    ``options``, with or without ``pretrained`` weights (see :func:`build_run_model`)."""
+    options = dict(options)
+    accepted = model_options(model)
     if "aus" in accepted:
-        options.setdefault("aus", cache.aus.aus)
+        options.setdefault("aus", tuple(aus))
     if not pretrained and "pretrained" in accepted:
         options["pretrained"] = None
     if not pretrained:
         options.pop("stage1_weights", None)
-    return build_model(config.model, len(cache.aus), **options)
+    return options
 
 
 def peak_memory(device: torch.device) -> tuple[int, str]:
@@ -205,6 +217,21 @@ def make_dataset(
     )
 
 
+def saved_epochs(
+    run: Path | str, checkpoints: Mapping[int, Path], epochs: Sequence[int] | None = None
+) -> list[int]:
+    """``epochs`` (default: every one in ``checkpoints``, epoch -> path, of run folder
+    ``run``) sorted, each once; refuses, in one sentence, any that has no checkpoint."""
+    chosen = list(checkpoints) if epochs is None else sorted({int(e) for e in epochs})
+    missing = [e for e in chosen if e not in checkpoints]
+    if not checkpoints or missing:
+        raise AufacsError(
+            f"run {run} has no checkpoint for epoch(s) {missing or 'any'}; saved "
+            f"epochs: {list(checkpoints) or 'none, train it first'}"
+        )
+    return chosen
+
+
 @dataclass
 class LoadedRun:
     """A run folder opened again: its resolved settings, aligned-crop cache, fold split and
@@ -246,21 +273,18 @@ class LoadedRun:
 
     def saved_epochs(self, epochs: Sequence[int] | None = None) -> list[int]:
         """``epochs`` (default: every saved one) sorted, each once; refuses any not saved."""
-        chosen = list(self.checkpoints) if epochs is None else sorted({int(e) for e in epochs})
-        missing = [e for e in chosen if e not in self.checkpoints]
-        if not self.checkpoints or missing:
-            raise AufacsError(
-                f"run {self.folder} has no checkpoint for epoch(s) {missing or 'any'}; saved "
-                f"epochs: {list(self.checkpoints) or 'none, train it first'}"
-            )
-        return chosen
+        return saved_epochs(self.folder, self.checkpoints, epochs)
 
     def load_epoch(self, epoch: int | None = None) -> AUModel:
-        """:attr:`model` with the weights of ``epoch`` (None: the last saved), in eval mode."""
+        """:attr:`model` with the weights of ``epoch`` (None: the last saved), in eval mode;
+        :class:`~aufacs.engine.checkpoints.UnreadableCheckpoint` when the checkpoint is
+        damaged or its weights do not fit the model."""
         chosen = self.saved_epochs(None if epoch is None else [epoch])[-1]
-        state = load_checkpoint(self.checkpoints[chosen])
-        self.model.load_state_dict(state["model"])
-        return self.model.eval()
+        path = self.checkpoints[chosen]
+        state, model = load_checkpoint(path), self.model
+        with reading_file(path, f"weights of this run's {self.config.model}", UnreadableCheckpoint):
+            model.load_state_dict(state["model"])
+        return model.eval()
 
     def test_set(self) -> AlignedFaceDataset:
         """The fold's test frames as the model's input spec wants them (no augmentation)."""
