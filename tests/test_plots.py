@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -168,8 +166,9 @@ def test_speed_bars_get_one_panel_per_device():
     )
     axes = plots.speed_bars(speed).axes
     assert [ax.get_title() for ax in axes] == ["CPU, 2 threads", "GPU"]
-    ticks = [t.get_text() for t in axes[0].get_yticklabels() if t.get_text()]
-    assert ticks and all(re.fullmatch(r"[\d.]+", t) for t in ticks)  # 10, not 10^1
+    assert axes[0].get_yscale() == "linear"  # 5 vs 20 fps looks like 1:4, not 1:2
+    labels = [t.get_text() for t in axes[0].texts]
+    assert labels == ["5", "20"]  # every bar says its value
 
 
 def test_epoch_axes_have_whole_epochs_only():

@@ -12,7 +12,8 @@ from aufacs.core.config import config_to_dict
 from aufacs.report.presets import PRESETS
 
 if TYPE_CHECKING:
-    from aufacs.report.study import Step, StepResult, StudyConfig
+    from aufacs.report.steps import Step, StepResult
+    from aufacs.report.study import StudyConfig
 
 STUDY_FILE = "study.json"
 INDEX_FILE = "index.html"

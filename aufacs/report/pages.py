@@ -10,7 +10,9 @@ would still need the network or a kernel.
 
 from __future__ import annotations
 
+import html
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 #: A template that is nbconvert's ``lab`` template without any script from the network.
@@ -19,6 +21,12 @@ OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block body_header -%}
+{{ super() }}{{ resources.get('navigation', '') }}
+{%- endblock body_header -%}
+{%- block body_footer -%}
+{{ resources.get('navigation', '') }}{{ super() }}
+{%- endblock body_footer -%}
 """
 #: MIME type of a widget view: drawn only by a kernel, or by a page that embeds its state.
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -26,15 +34,46 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 _EXTERNAL = re.compile(r"""<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*["']?(https?:)?//""")
 
 
-def export_html(notebook: Path) -> Path:
+@dataclass(frozen=True)
+class PageLinks:
+    """Where a report page links to: the pages before and after it in the study (file names
+    beside it, None at either end) and the study's index."""
+
+    previous: str | None
+    next: str | None
+    index: str = "index.html"
+
+
+def navigation_html(links: PageLinks) -> str:
+    """A one-line bar of links (previous · index · next) for the top and bottom of a page."""
+    parts = [
+        f'<a href="{html.escape(href)}">{label}</a>'
+        for href, label in (
+            (links.previous, "&larr; previous"),
+            (links.index, "index of the study"),
+            (links.next, "next &rarr;"),
+        )
+        if href
+    ]
+    return (
+        '<nav class="aufacs-nav" style="margin:0.5em 2em;font-family:sans-serif">'
+        + " &middot; ".join(parts)
+        + "</nav>"
+    )
+
+
+def export_html(notebook: Path, title: str | None = None, links: PageLinks | None = None) -> Path:
     """Render an executed notebook to ``<notebook>.html`` beside it: images embedded, no
-    script from the network, and widget views (which need a kernel) left out."""
+    script from the network, and widget views (which need a kernel) left out. ``title`` is the
+    page's title (default: the file's name); ``links`` adds a navigation bar at the top and the
+    bottom of the page."""
     import jinja2
     import nbformat
     from nbconvert import HTMLExporter
 
     node = nbformat.read(notebook, as_version=4)
     node.metadata.pop("widgets", None)
+    node.metadata["title"] = title or notebook.stem
     for cell in node.cells:
         for output in cell.get("outputs", []):
             output.get("data", {}).pop(WIDGET_VIEW, None)
@@ -43,7 +82,8 @@ def export_html(notebook: Path) -> Path:
         template_file="offline.html.j2",
         embed_images=True,
     )
-    body, _ = exporter.from_notebook_node(node)
+    resources = {"navigation": navigation_html(links) if links else ""}
+    body, _ = exporter.from_notebook_node(node, resources=resources)
     path = notebook.with_suffix(".html")
     path.write_text(body, encoding="utf-8")
     return path

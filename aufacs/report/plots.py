@@ -17,7 +17,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import MaxNLocator
 
 from aufacs.core.aus import au_column
 from aufacs.core.errors import AufacsError
@@ -341,19 +341,19 @@ def paired_differences(differences: pd.DataFrame) -> Figure:
 
 def speed_bars(speed: pd.DataFrame) -> Figure:
     """Frames per second of every model, runtime and batch size (a
-    :func:`aufacs.analysis.speed.speed_table`), log scale, one panel per device."""
+    :func:`aufacs.analysis.speed.speed_table`) on a linear axis, each bar labelled with its
+    value, one panel per device, the legend below the bars."""
     devices = list(dict.fromkeys(speed["device"]))
     figure = _figure(5 * len(devices), 3.2)
     for ax, device in zip(figure.subplots(1, len(devices), squeeze=False)[0], devices, strict=True):
         rows = speed[speed["device"] == device]
         label = rows["runtime"] + ", batch " + rows["batch_size"].astype(str)
         sns.barplot(rows.assign(setting=label), x="model", y="frames_per_s", hue="setting", ax=ax)
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-        ax.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
+        for bars in ax.containers:
+            ax.bar_label(bars, fmt="%.0f", fontsize=7)
         ax.set_title(_device_title(device, rows))
-        ax.set_ylabel("frames per second (log scale)")
-        ax.legend(fontsize=7)
+        ax.set_ylabel("frames per second")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
     return figure
 
 

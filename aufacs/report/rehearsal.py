@@ -17,11 +17,12 @@ from aufacs.engine.device import resolve_amp, resolve_device
 from aufacs.engine.runs import RESOURCES_FILE
 from aufacs.models import model_options
 from aufacs.models.backbones import torchvision_backbone
+from aufacs.models.contract import refuse_broken
 from aufacs.report.presets import Preset
 from aufacs.report.workbook import with_image_size
 
 if TYPE_CHECKING:
-    from aufacs.report.study import Step
+    from aufacs.report.steps import Step
 
 #: Training steps of every model (and stage) in a rehearsal, in its one epoch.
 REHEARSAL_STEPS = 2
@@ -103,9 +104,11 @@ def training_config(parameters: Mapping[str, Any]) -> TrainConfig:
 
 def check_training(config: TrainConfig) -> None:
     """Refuse in one sentence a training the device cannot run: a bad setting or option
-    (:func:`check_config`), a device that is not there, or a CUDA-only option (fp16) on CPU."""
+    (:func:`check_config`), a device that is not there, a CUDA-only option (fp16) on CPU, or
+    a plug-in model that breaks the model contract (:func:`refuse_broken`)."""
     check_config(config)
     resolve_amp(config.amp, resolve_device(config.device))
+    refuse_broken(config.model, **config.model_options)
 
 
 def imagenet_backbone(model: str, options: Mapping[str, Any]) -> tuple[str, Any] | None:
