@@ -2,8 +2,10 @@
 
 Subcommands: ``synth`` (generate the synthetic data set), ``preview`` (a picture of it),
 ``audit`` (the data-cleaning report), ``prepare`` (audit + aligned-crop cache), ``train``,
-``evaluate``, ``predict`` (your photos and videos), ``import`` (published weights as a run),
-``study`` (everything on the embedded default). Under ``torchrun``:
+``evaluate``, ``cross-evaluate`` (a run on another data set's shared AUs), ``predict`` (your
+photos and videos), ``import`` (published weights as a run), ``export`` (a run's model as one
+file), ``study`` (everything on the embedded default), ``notebooks`` (a copy of the workbook).
+Under ``torchrun``:
 ``torchrun --nproc_per_node=N -m aufacs.cli train ...``.
 """
 
@@ -81,6 +83,20 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(summary.to_string(index=False))
 
 
+def _cross_evaluate(args: argparse.Namespace) -> None:
+    from aufacs.analysis.cross_dataset import CrossConfig, evaluate_across
+
+    scores = evaluate_across(config_from_args(CrossConfig, args))
+    print(scores[["au", "f1", "accuracy", "support", "known"]].to_string(index=False))
+    print(f"mean F1 over the {len(scores)} shared AUs: {scores['f1'].mean():.3f}")
+
+
+def _cross_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    from aufacs.analysis.cross_dataset import CrossConfig
+
+    add_config_arguments(parser, CrossConfig)
+
+
 def _predict(args: argparse.Namespace) -> None:
     from aufacs.inference.predict import PredictConfig, predict_paths
 
@@ -88,16 +104,28 @@ def _predict(args: argparse.Namespace) -> None:
     table = predict_paths(dataclasses.replace(config, paths=tuple(args.inputs)))
     if table.attrs.get("fps") is not None:
         print(f"{table.attrs['fps']:.1f} video frames per second")
+    if config.out_dir is not None:
+        skipped = table.attrs["skipped"]
+        print(f"{len(table)} rows to {config.out_dir}; {skipped} files done before were skipped")
+        return
     where = f" to {config.out}" if config.out else ""
     print(f"{len(table)} rows{where}")
 
 
 def _import(args: argparse.Namespace) -> None:
-    from aufacs.engine.published import ImportConfig, import_weights
+    from aufacs.engine.published import ImportConfig
+    from aufacs.engine.published_folds import import_runs
 
     config = config_from_args(ImportConfig, args)
-    run = import_weights(dataclasses.replace(config, weights=tuple(args.weights)))
-    print(f"run folder: {run}")
+    for run in import_runs(dataclasses.replace(config, weights=tuple(args.weights))):
+        print(f"run folder: {run}")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from aufacs.inference.export import ExportConfig, export_model
+
+    path = export_model(config_from_args(ExportConfig, args))
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
 def _study(args: argparse.Namespace) -> None:
@@ -110,6 +138,18 @@ def _study(args: argparse.Namespace) -> None:
         print(describe_study(config))
     else:
         run_study(config)
+
+
+def _notebooks(args: argparse.Namespace) -> None:
+    from aufacs.report.notebook_files import copy_notebooks
+
+    copies = copy_notebooks(args.out, overwrite=args.overwrite)
+    print(f"copied {len(copies)} notebooks to {args.out}; open them in JupyterLab")
+
+
+def _notebooks_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, required=True, help="folder to copy them into")
+    parser.add_argument("--overwrite", action="store_true", help="replace notebooks there")
 
 
 def _synth_arguments(parser: argparse.ArgumentParser) -> None:
@@ -170,9 +210,16 @@ def _import_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         type=Path,
         metavar="WEIGHTS",
-        help="JAA-Net's six .pth files or their folder, or one ME-GraphAU or aufacs weight file",
+        help="JAA-Net's six .pth files or their folder, or one ME-GraphAU or aufacs weight "
+        "file; with --folds, one file or snapshot folder per fold",
     )
     add_config_arguments(parser, ImportConfig, exclude=("weights",))
+
+
+def _export_arguments(parser: argparse.ArgumentParser) -> None:
+    from aufacs.inference.export import ExportConfig
+
+    add_config_arguments(parser, ExportConfig)
 
 
 def _study_arguments(parser: argparse.ArgumentParser) -> None:
@@ -216,13 +263,26 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     ),
     "train": Subcommand("train a model (resumes a run found in --out)", _train_arguments, _train),
     "evaluate": Subcommand("evaluate every saved epoch of a run", _evaluate_arguments, _evaluate),
+    "cross-evaluate": Subcommand(
+        "evaluate a run on another data set's test subjects, over the AUs both label",
+        _cross_evaluate_arguments,
+        _cross_evaluate,
+    ),
     "predict": Subcommand(
         "detect, align and predict AUs in images or videos", _predict_arguments, _predict
     ),
     "import": Subcommand(
         "make a run folder of published weights, to evaluate or use", _import_arguments, _import
     ),
+    "export": Subcommand(
+        "write a run's model as one file that predicts anywhere", _export_arguments, _export
+    ),
     "study": Subcommand("run the study on the embedded default", _study_arguments, _study),
+    "notebooks": Subcommand(
+        "copy the workbook's notebooks into a folder, to edit them",
+        _notebooks_arguments,
+        _notebooks,
+    ),
 }
 
 

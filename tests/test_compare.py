@@ -3,6 +3,7 @@ a perfect run, a run that guesses at random, and the real cache of a tiny synthe
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -232,3 +233,18 @@ def test_a_difference_is_called_one_only_when_it_survives_the_correction(
     assert ("holds after correcting" in note) is holds and "clear" not in note
     assert "4 test subjects" in note and "1 comparison," in note
     assert ranking.startswith("The ranking is not stable: a - b cannot") is not holds
+
+
+def test_a_model_run_on_several_folds_is_told_apart_by_its_fold(runs, monkeypatch):
+    folds = iter([1, 2, 2, 1])
+    real = compare.load_run_config
+    monkeypatch.setattr(
+        compare, "load_run_config", lambda run: dataclasses.replace(real(run), fold=next(folds))
+    )
+    names = compare.name_runs([runs["jaa_net"], runs["eac_net"], runs["jaa_net"], runs["eac_net"]])
+    assert list(names) == [
+        "jaa_net (fold 1)",
+        "eac_net (fold 2)",
+        "jaa_net (fold 2)",
+        "eac_net (fold 1)",
+    ]

@@ -2,8 +2,10 @@
 smoke-size study through papermill.
 
 The study fixture executes every notebook once (session scope) at the ``smoke`` preset on one
-CPU thread; the tests then read what it wrote. Two more papermill runs stop in their first
-cells: a misspelt parameter, and a notebook started from the wrong folder.
+CPU thread, with aufacs installed from its wheel into a fresh environment and started in an
+empty folder, as a user who installs it with pip would; the tests then read what it wrote.
+Two more papermill runs stop in their first cells: a misspelt parameter, and a notebook
+started from the wrong folder.
 """
 
 from __future__ import annotations
@@ -11,19 +13,25 @@ from __future__ import annotations
 import ast
 import html
 import json
+import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import papermill
 import pytest
-from conftest import SMOKE_STUDY
+from conftest import REPO_ROOT, SMOKE_STUDY
+from installed import install_wheel, jupyter_path
 
+from aufacs.core.aus import BP4D_AUS
+from aufacs.report.notebook_files import NOTEBOOKS
 from aufacs.report.pages import offline_problems
-from aufacs.report.study import NOTEBOOKS, StudyConfig, study_plan
+from aufacs.report.study import StudyConfig, study_plan
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 PATHS = [NOTEBOOK_DIR / f"{name}.ipynb" for name in NOTEBOOKS]
@@ -31,6 +39,11 @@ PATHS = [NOTEBOOK_DIR / f"{name}.ipynb" for name in NOTEBOOKS]
 FOLDER_PARAMETERS = ("DATA_ROOT", "OUT_DIR", "RUN_DIR", "RUN", "RUN_DIRS")
 #: What the study turns off in batch runs (progress widgets), unlike a notebook in JupyterLab.
 BATCH_ONLY = ("PROGRESS",)
+#: The smoke study's models: the three and the example plug-in (docs/your_model.md), which
+#: rides along here rather than in a study of its own (that would cost a minute of CPU).
+SMOKE_MODELS = ("jaa_net", "eac_net", "me_graph_au", "plain_cnn")
+#: The smoke study runs the papers' protocol: every model on each of the three folds.
+SMOKE_FOLDS = (1, 2, 3)
 
 
 def code_cells(path: Path) -> list[nbformat.NotebookNode]:
@@ -166,18 +179,25 @@ def test_papermill_lists_the_typed_parameters_of_a_notebook():
 
 @pytest.fixture(scope="session")
 def smoke(tmp_path_factory) -> tuple[StudyConfig, Path]:
-    """The whole workbook at the smoke size, run as docs/workbook.md shows it (a subprocess in
-    a fresh folder, on one thread): (its configuration, its report folder)."""
+    """The whole workbook at the smoke size, run as docs/workbook.md shows it by the ``aufacs``
+    command of an installed wheel (its own notebooks; a subprocess in an empty folder, on one
+    thread): (its configuration, its report folder)."""
+    bin_folder = install_wheel(tmp_path_factory.mktemp("installed"))
+    install_example(bin_folder, tmp_path_factory.mktemp("example"))
     root = tmp_path_factory.mktemp("study")
-    command = [*SMOKE_STUDY.split()[1:], "--notebooks", str(NOTEBOOK_DIR), "--threads", "1"]
+    folds = [str(fold) for fold in SMOKE_FOLDS]
+    command = [*SMOKE_STUDY.split()[1:], "--models", *SMOKE_MODELS, "--folds", *folds]
+    command += ["--threads", "1"]
     result = subprocess.run(
-        [sys.executable, "-m", "aufacs.cli", *command],
+        [bin_folder / "aufacs", *command],
         cwd=root,
+        env={**os.environ, "JUPYTER_PATH": jupyter_path()},
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    (root / "console.txt").write_text(result.stdout + result.stderr)
     config = StudyConfig(
         name="smoke",
         size="smoke",
@@ -186,8 +206,65 @@ def smoke(tmp_path_factory) -> tuple[StudyConfig, Path]:
         runs=root / "runs",
         notebooks=NOTEBOOK_DIR,
         threads=1,
+        models=SMOKE_MODELS,
+        folds=SMOKE_FOLDS,
     )
     return config, root / "reports" / "smoke"
+
+
+def install_example(bin_folder: Path, folder: Path) -> None:
+    """Install a copy of the example plug-in, examples/plain_cnn, into the environment of
+    ``bin_folder`` as docs/your_model.md does (its dependencies come from the test
+    environment)."""
+    source = shutil.copytree(REPO_ROOT / "examples" / "plain_cnn", folder / "plain_cnn")
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    where = ["--python", str(bin_folder / "python")]
+    install = ["install", "--no-deps", "--no-build-isolation", "--no-index", str(source)]
+    subprocess.run([*pip, *where, *install], check=True, capture_output=True)
+
+
+def test_the_example_plugin_is_trained_evaluated_drawn_compared_and_shown_on_photos(smoke):
+    """docs/your_model.md's promise: a plug-in beside the three, in 02 with its own recipe,
+    in 03's epochs, 04's Grad-CAM, 05's ranking and 06's own-photos demo."""
+    _, folder = smoke
+    training = (folder / "02_train_plain_cnn_fold1.html").read_text()
+    assert "plain_cnn trains with the recipe that package aufacs-plain-cnn declares" in training
+    metrics = {
+        r["report"]: r["metrics"]
+        for r in json.loads((folder / "study.json").read_text())["reports"]
+    }
+    assert metrics["03_evaluate_epochs"]["plain_cnn (fold 3) best mean F1"] >= 0
+    assert "plain_cnn (gradcam)" in metrics["04_heatmaps"]
+    assert "plain_cnn mean F1" in metrics["05_compare_models"]
+    assert "this plain_cnn run learnt" in (folder / "06_own_photos.html").read_text()
+
+
+def test_the_three_fold_table_holds_each_folds_evaluation_and_their_mean(smoke):
+    """Every model's row of each fold equals that fold's own ``aufacs evaluate`` (its last
+    epoch in evaluation.csv), and the mean row is their arithmetic mean, in CSV, Markdown
+    and LaTeX beside the reports."""
+    config, folder = smoke
+    written = folder / "papers_table"
+    table = pd.read_csv(written / "three_fold_f1.csv", index_col=[0, 1])
+    for model in SMOKE_MODELS:
+        rows = []
+        for fold in SMOKE_FOLDS:
+            evaluation = pd.read_csv(
+                config.runs / "smoke" / f"{model}_fold{fold}" / "evaluation.csv"
+            )
+            last = evaluation[evaluation["epoch"] == evaluation["epoch"].max()]
+            rows.append(last.sort_values("au").set_index("au")["f1"])
+            expected = [rows[-1][au] for au in BP4D_AUS]
+            assert table.loc[(model, f"fold {fold}")].iloc[:12].tolist() == pytest.approx(expected)
+        mean = pd.concat(rows, axis=1).mean(axis=1)
+        mean_row = table.loc[(model, "mean of folds")]
+        assert mean_row.iloc[:12].tolist() == pytest.approx([mean[au] for au in BP4D_AUS])
+        assert mean_row["Avg"] == pytest.approx(mean.mean())
+    assert list(table.columns) == [f"AU{au}" for au in BP4D_AUS] + ["Avg"]
+    assert "arithmetic mean of the folds" in (written / "three_fold_f1.md").read_text()
+    assert r"\toprule" in (written / "three_fold_f1.tex").read_text()
+    page = (folder / "05_compare_models.html").read_text()
+    assert "exact sign-flip" in page and "three_fold_f1.csv" in (folder / "index.html").read_text()
 
 
 def test_the_study_writes_an_executed_notebook_and_html_per_report(smoke):
@@ -195,6 +272,28 @@ def test_the_study_writes_an_executed_notebook_and_html_per_report(smoke):
     for step in study_plan(config):
         assert (folder / f"{step.report}.ipynb").is_file()
         assert (folder / f"{step.report}.html").is_file()
+
+
+def test_every_page_has_its_own_title_and_links_to_its_neighbours_and_the_index(smoke):
+    config, folder = smoke
+    reports = [step.report for step in study_plan(config)]
+    titles = set()
+    for at, report in enumerate(reports):
+        page = (folder / f"{report}.html").read_text()
+        title = re.search(r"<title>(.*?)</title>", page).group(1)
+        assert title != "Notebook" and title.startswith(report[:2]), title
+        titles.add(title)
+        links = set(re.findall(r'<nav class="aufacs-nav".*?</nav>', page)[0].split('"'))
+        assert "index.html" in links
+        assert (at == 0) or f"{reports[at - 1]}.html" in links
+        assert (at == len(reports) - 1) or f"{reports[at + 1]}.html" in links
+    assert len(titles) == len(reports)
+
+
+def test_the_study_console_says_nothing_of_unencrypted_kernels(smoke):
+    _, folder = smoke
+    console = (folder.parents[1] / "console.txt").read_text()
+    assert "without encryption" not in console and "Kernel is running" not in console
 
 
 def test_every_notebook_uses_and_announces_the_studys_threads(smoke):
@@ -233,7 +332,10 @@ def test_data_cleaning_writes_the_clean_table_and_the_au_weights(smoke):
 
 def test_training_reports_say_the_backbone_starts_from_random_weights(smoke):
     _, folder = smoke
-    assert "random weights (pretrained=None)" in (folder / "02_train_me_graph_au.html").read_text()
+    assert (
+        "random weights (pretrained=None)"
+        in (folder / "02_train_me_graph_au_fold1.html").read_text()
+    )
 
 
 def test_the_heatmap_report_carries_static_galleries(smoke):
@@ -286,7 +388,7 @@ def test_the_heatmap_report_holds_a_browser_with_grad_cam_for_every_run(smoke):
     page = (folder / "04_heatmaps.html").read_text()
     entries = browser_entries(page)
     models = {e["model"] for e in entries}
-    assert models == {"jaa_net", "eac_net", "me_graph_au"}
+    assert models == set(SMOKE_MODELS)
     assert models == {e["model"] for e in entries if e["method"] == "gradcam"}
     assert {e["model"] for e in entries if e["method"] == "attention"} == {"jaa_net", "eac_net"}
     images = [i for e in entries for face in e["faces"] for i in face["images"]]
@@ -301,7 +403,8 @@ def test_the_browser_offers_every_saved_epoch_and_opens_on_the_last(smoke):
     offered = {(e["model"], e["method"]): set() for e in entries}
     for e in entries:
         offered[(e["model"], e["method"])].add(e["epoch"])
-    trained = {"jaa_net": {1, 2}, "eac_net": {1, 2}, "me_graph_au": {1}}  # the smoke preset
+    # the smoke preset's epochs
+    trained = {"jaa_net": {1, 2}, "eac_net": {1, 2}, "me_graph_au": {1}, "plain_cnn": {1, 2}}
     assert all(epochs == trained[model] for (model, _), epochs in offered.items())
     assert "Math.max.apply(null, epochs)" in page
 

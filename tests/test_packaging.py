@@ -48,3 +48,14 @@ def test_environment_file_installs_aufacs_with_pip_on_python_3_11():
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (REPO_ROOT / ".ci" / "run").read_text()
     assert "make test" in (REPO_ROOT / "README.md").read_text()
+
+
+def test_the_wheel_lists_every_package_folder_and_ships_the_notebooks():
+    options = _pyproject()["tool"]["setuptools"]
+    folders = {
+        ".".join(path.parent.relative_to(REPO_ROOT).parts)
+        for path in (REPO_ROOT / "aufacs").rglob("__init__.py")
+    }
+    assert set(options["packages"]) == folders | {"aufacs.notebooks"}
+    assert options["package-dir"]["aufacs.notebooks"] == "notebooks"
+    assert options["package-data"]["aufacs.notebooks"] == ["*.ipynb"]

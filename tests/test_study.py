@@ -21,7 +21,9 @@ from aufacs.cli import main
 from aufacs.core.errors import AufacsError
 from aufacs.core.locks import exclusive_lock
 from aufacs.engine.runs import LOCK_FILE
-from aufacs.report.study import NOTEBOOKS, StudyConfig, run_study, study_plan
+from aufacs.models import available_models
+from aufacs.report.notebook_files import NOTEBOOKS
+from aufacs.report.study import StudyConfig, run_study, study_plan
 
 REPO_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -51,6 +53,42 @@ def test_the_plan_cleans_once_trains_each_model_then_evaluates_explains_and_comp
         "05_compare_models",
         "06_own_photos",
     ]
+
+
+def test_a_study_over_folds_trains_every_model_on_every_fold(tmp_path):
+    steps = study_plan(config(tmp_path, models=("jaa_net", "eac_net"), folds=(1, 2, 3)))
+    trainings = [s for s in steps if s.notebook == "02_train"]
+    assert [(s.parameters["MODEL"], s.parameters["FOLD"]) for s in trainings] == [
+        (model, fold) for fold in (1, 2, 3) for model in ("jaa_net", "eac_net")
+    ]
+    runs = tmp_path.resolve() / "runs" / "t"
+    assert [s.parameters["RUN_DIR"] for s in trainings[:2]] == [
+        str(runs / "jaa_net_fold1"),
+        str(runs / "eac_net_fold1"),
+    ]
+    by_notebook = {s.notebook: s.parameters for s in steps}
+    assert len(by_notebook["03_evaluate_epochs"]["RUN_DIRS"]) == 6
+    assert by_notebook["04_heatmaps"]["RUN_DIRS"] == [
+        str(runs / m) + "_fold1" for m in ("jaa_net", "eac_net")
+    ]
+    assert by_notebook["05_compare_models"]["FOLD_RUNS"] == {
+        m: [str(runs / f"{m}_fold{k}") for k in (1, 2, 3)] for m in ("jaa_net", "eac_net")
+    }
+
+
+def test_one_fold_keeps_the_run_folders_and_gives_no_three_fold_table(tmp_path):
+    steps = study_plan(config(tmp_path, models=("jaa_net",), fold=2))
+    assert [s.parameters["FOLD"] for s in steps if "FOLD" in s.parameters] == [2, 2]
+    compare = next(s for s in steps if s.notebook == "05_compare_models")
+    assert compare.parameters["FOLD_RUNS"] == {}
+    assert compare.parameters["RUN_DIRS"] == [str(tmp_path.resolve() / "runs" / "t" / "jaa_net")]
+
+
+def test_repeated_or_unknown_folds_are_refused_in_one_sentence(tmp_path):
+    with pytest.raises(AufacsError, match="folds must differ"):
+        study_plan(config(tmp_path, folds=(1, 1)))
+    with pytest.raises(AufacsError, match="fold"):
+        study_plan(config(tmp_path, folds=(1, 4)))
 
 
 def test_the_plan_passes_absolute_paths_and_every_run_to_the_later_notebooks(tmp_path):
@@ -105,7 +143,8 @@ def test_a_missing_notebook_is_refused_before_anything_runs(tmp_path):
         (["--size", "smok"], "size must be one of cpu, smoke, paper, got 'smok'"),
         (
             ["--models", "jaa_net", "eacnet"],
-            "models must name one or more of eac_net, jaa_net, me_graph_au, got jaa_net, eacnet",
+            # the built-in models, then the installed plug-ins (examples/plain_cnn)
+            f"models must name one or more of {', '.join(available_models())}, got jaa_net, eacnet",
         ),
     ],
 )

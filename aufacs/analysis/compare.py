@@ -22,6 +22,7 @@ import pandas as pd
 from aufacs.analysis.baseline import baseline_mean_f1, baseline_means
 from aufacs.analysis.baseline import baseline_table as baseline_table  # compare's tables too
 from aufacs.analysis.evaluate import EVALUATION_FILE, SUMMARY_FILE, Predictions, load_predictions
+from aufacs.analysis.evaluate import run_table as _read  # refuses damaged tables
 from aufacs.analysis.metrics import bootstrap_mean_f1, holm, paired_f1_difference
 from aufacs.core.aus import au_column
 from aufacs.core.errors import AufacsError
@@ -44,20 +45,22 @@ Baselines = pd.DataFrame | Mapping[str, pd.DataFrame]
 
 
 def name_runs(folders: Sequence[Path | str]) -> dict[str, Path]:
-    """``{model name: folder}`` for run folders; a model trained twice gets ``model (folder)``."""
-    models = [load_run_config(folder).model for folder in folders]
-    twice = {m for m in models if models.count(m) > 1}
+    """``{model name: folder}`` for run folders; a model trained more than once gets
+    ``model (fold k)`` where its runs test different folds, else ``model (folder)``."""
+    configs = [load_run_config(folder) for folder in folders]
+    folds = {c.model: [d.fold for d in configs if d.model == c.model] for c in configs}
     return {
-        (f"{model} ({Path(folder).name})" if model in twice else model): Path(folder)
-        for model, folder in zip(models, folders, strict=True)
+        _run_label(config.model, config.fold, folds[config.model], Path(folder)): Path(folder)
+        for config, folder in zip(configs, folders, strict=True)
     }
 
 
-def _read(run: Path | str, file: str) -> pd.DataFrame:
-    path = Path(run) / file
-    if not path.is_file():
-        raise AufacsError(f"{path} does not exist; run `aufacs evaluate --run {run}` first")
-    return pd.read_csv(path)
+def _run_label(model: str, fold: int, folds_of_model: list[int], folder: Path) -> str:
+    if len(folds_of_model) == 1:
+        return model
+    if len(set(folds_of_model)) == len(folds_of_model):
+        return f"{model} (fold {fold})"
+    return f"{model} ({folder.name})"
 
 
 def epoch_table(run: Path | str) -> pd.DataFrame:
@@ -66,9 +69,8 @@ def epoch_table(run: Path | str) -> pd.DataFrame:
     ``train_loss`` (the epoch's mean training loss) and ``seconds`` of training of that epoch
     where the training log (``epochs.csv``) has them."""
     summary = _read(run, SUMMARY_FILE).drop(columns="frames", errors="ignore")
-    epochs = Path(run) / EPOCHS_FILE
-    if epochs.is_file():
-        log = pd.read_csv(epochs).rename(columns={"loss": "train_loss"})
+    if (Path(run) / EPOCHS_FILE).is_file():
+        log = _read(run, EPOCHS_FILE).rename(columns={"loss": "train_loss"})
         logged = [c for c in ("epoch", "train_loss", "seconds") if c in log]
         summary = summary.merge(log[logged], on="epoch", how="left")
     return summary

@@ -31,6 +31,16 @@ def _field_type(cls: type, field: dataclasses.Field) -> type:
     return hint
 
 
+def _element_type(cls: type, field: dataclasses.Field) -> type:
+    """The type of a tuple or list field's items (``tuple[int, ...]`` -> ``int``; str where
+    the hint does not say)."""
+    hint = typing.get_type_hints(cls)[field.name]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    items = [arg for arg in typing.get_args(hint) if arg is not Ellipsis]
+    return items[0] if len(items) == 1 and items[0] in (int, float, str, Path) else str
+
+
 def _json_object(text: str) -> dict[str, Any]:
     """A command-line JSON object, e.g. ``'{"crop_size": 64}'``."""
     try:
@@ -62,7 +72,14 @@ def add_config_arguments(
                 help=help_text,
             )
         elif kind in (tuple, list):
-            parser.add_argument(flag, dest=field.name, nargs="+", default=None, help=help_text)
+            parser.add_argument(
+                flag,
+                dest=field.name,
+                nargs="+",
+                type=_element_type(cls, field),
+                default=None,
+                help=help_text,
+            )
         elif kind is dict:
             parser.add_argument(
                 flag, dest=field.name, type=_json_object, default=None, help=help_text

@@ -8,7 +8,8 @@
    asks for two stages (the ``paper`` preset's ME-GraphAU) once more, the second stage
    starting from the first's last checkpoint (report ``02_train_<model>_stage2``),
 3. ``03_evaluate_epochs``, ``04_heatmaps`` and ``05_compare_models`` on all the runs,
-4. ``06_own_photos`` with the JAA-Net run (else the first run) on the demo face,
+4. ``06_own_photos`` on the demo face with the run of the first plug-in model the study
+   trains (``docs/your_model.md``), else with the JAA-Net run, else with the first run,
 
 writing ``<reports>/<name>/<report>.ipynb`` (the executed notebook) and ``.html`` (a page
 that opens offline: :func:`aufacs.report.pages.export_html`), ``study.json`` (configuration,
@@ -57,21 +58,12 @@ from aufacs.engine.device import (
 )
 from aufacs.engine.runs import LOCK_FILE
 from aufacs.models import available_models
+from aufacs.models.registry import plugin_package
 from aufacs.report.index import write_index
-from aufacs.report.pages import export_html
+from aufacs.report.notebook_files import check_notebooks, packaged_notebooks
 from aufacs.report.presets import PRESETS, ModelPlan, Preset, adjusted_preset
 from aufacs.report.rehearsal import preflight, rehearsal_preset, training_runs, write_projection
-from aufacs.report.workbook import METRICS_MIME
-
-#: The workbook, in the order the study runs it.
-NOTEBOOKS: tuple[str, ...] = (
-    "01_data_cleaning",
-    "02_train",
-    "03_evaluate_epochs",
-    "04_heatmaps",
-    "05_compare_models",
-    "06_own_photos",
-)
+from aufacs.report.steps import Step, StepResult, page_links, run_step
 
 
 @dataclass(frozen=True)
@@ -84,9 +76,17 @@ class StudyConfig:
     )
     kind: str = field(default="synthetic", metadata={"help": "bp4d, disfa or synthetic"})
     fold: int = field(default=1, metadata={"help": "fold (1-3)"})
+    folds: tuple[int, ...] | None = field(
+        default=None,
+        metadata={
+            "help": "folds to study, e.g. 1 2 3: every model trained and evaluated on each, and "
+            "05 writes the papers' three-fold table (default: --fold alone)"
+        },
+    )
     size: str = field(default="cpu", metadata={"help": "size preset: cpu, smoke or paper"})
     models: tuple[str, ...] = field(
-        default=("jaa_net", "eac_net", "me_graph_au"), metadata={"help": "models to train"}
+        default=("jaa_net", "eac_net", "me_graph_au"),
+        metadata={"help": "models to train: built-in ones and installed plug-ins"},
     )
     epochs: int | None = field(
         default=None, metadata={"help": "epochs of every model (default: the preset's)"}
@@ -96,8 +96,11 @@ class StudyConfig:
     threads: int | None = field(default=None, metadata={"help": THREADS_HELP})
     reports: Path = field(default=Path("reports"), metadata={"help": "reports root folder"})
     runs: Path = field(default=Path("runs"), metadata={"help": "training runs root folder"})
-    notebooks: Path = field(
-        default=Path("notebooks"), metadata={"help": "folder of the workbook notebooks"}
+    notebooks: Path | None = field(
+        default=None,
+        metadata={
+            "help": "folder of the workbook notebooks (default: those installed with aufacs)"
+        },
     )
     rehearse: bool = field(
         default=False,
@@ -109,30 +112,10 @@ class StudyConfig:
     random_init: bool = field(
         default=False,
         metadata={
-            "help": "EAC-Net and ME-GraphAU start from random weights instead of ImageNet's, "
-            "e.g. for a rehearsal on a machine without them"
+            "help": "EAC-Net, ME-GraphAU and plug-ins with a pretrained option start from "
+            "random weights instead of ImageNet's, e.g. for a rehearsal on a machine without them"
         },
     )
-
-
-@dataclass(frozen=True)
-class Step:
-    """One notebook execution: the notebook, the report name and its parameters."""
-
-    notebook: str
-    report: str
-    parameters: dict[str, Any]
-
-
-@dataclass
-class StepResult:
-    """What one step produced: ``status`` ``"ok"`` or ``"failed"``, seconds, metrics."""
-
-    step: Step
-    status: str
-    seconds: float
-    metrics: dict[str, Any]
-    error: str = ""
 
 
 # --- the plan ----------------------------------------------------------------------------------
@@ -144,7 +127,12 @@ def check_study(config: StudyConfig) -> Preset:
         raise AufacsError(f"size must be one of {', '.join(PRESETS)}, got {config.size!r}")
     if config.kind not in KINDS:
         raise AufacsError(f"kind must be one of {', '.join(KINDS)}, got {config.kind!r}")
-    check_fold(config.fold)
+    for fold in study_folds(config):
+        check_fold(fold)
+    if config.folds is not None and len(set(config.folds)) != len(config.folds):
+        raise AufacsError(
+            f"folds must differ from each other, got {' '.join(map(str, config.folds))}"
+        )
     unknown = [m for m in config.models if m not in available_models()]
     if not config.models or unknown:
         raise AufacsError(
@@ -155,10 +143,7 @@ def check_study(config: StudyConfig) -> Preset:
         value = getattr(config, name)
         if value is not None and (isinstance(value, bool) or value < 1):
             raise AufacsError(f"{name} must be a positive integer, got {value}")
-    for notebook in NOTEBOOKS:
-        path = config.notebooks / f"{notebook}.ipynb"
-        if not path.is_file():
-            raise AufacsError(f"notebook {path} does not exist; expected the workbook there")
+    check_notebooks(config.notebooks or packaged_notebooks())
     resolve_device(config.device)
     if config.kind != "synthetic":
         check_dataset(config.data, config.kind)
@@ -169,34 +154,58 @@ def planned_preset(config: StudyConfig) -> Preset:
     """The study's preset (checked, :func:`check_study`) with its ``epochs`` and
     ``random_init``, cut to a rehearsal with ``rehearse``."""
     preset = check_study(config)
-    preset = adjusted_preset(preset, epochs=config.epochs, random_init=config.random_init)
+    preset = adjusted_preset(
+        preset, config.models, epochs=config.epochs, random_init=config.random_init
+    )
     return rehearsal_preset(preset) if config.rehearse else preset
+
+
+def study_folds(config: StudyConfig) -> tuple[int, ...]:
+    """The folds a study runs: ``folds``, else ``(fold,)``."""
+    return tuple(config.folds) if config.folds else (config.fold,)
 
 
 def study_plan(config: StudyConfig) -> list[Step]:
     """The notebook executions of a study, in order, with their parameters (absolute paths;
-    every notebook gets the study's ``THREADS``)."""
+    every notebook gets the study's ``THREADS``). With several folds every model is trained
+    on each, into ``<runs>/<name>/<model>_fold<k>``; evaluation covers every run, and the
+    comparison gets each model's runs of all folds (its three-fold table)."""
     preset = planned_preset(config)
     data = config.data.resolve()
     reports = (config.reports / config.name).resolve()
-    steps = [_cleaning_step(config, preset, data, reports)]
+    folds = study_folds(config)
+    steps = [_cleaning_step(config, preset, data, reports, folds[0])]
     root = (config.runs / config.name).resolve()
-    for model in config.models:
-        steps += _training_steps(config, model, preset.models[model], data, root)
-    runs = {name: folder for name, (folder, _) in training_runs(steps).items()}
-    steps += _steps_on_the_runs(config, preset, runs, reports)
+    by_fold: dict[int, dict[str, Path]] = {}
+    for fold in folds:
+        suffix = f"_fold{fold}" if len(folds) > 1 else ""
+        trainings = [
+            step
+            for model in config.models
+            for step in _training_steps(
+                config, model, preset.models[model], data, root, fold, suffix
+            )
+        ]
+        steps += trainings
+        by_fold[fold] = {
+            (name.replace(suffix, "", 1) if suffix else name): folder
+            for name, (folder, _) in training_runs(trainings).items()
+        }
+    steps += _steps_on_the_runs(config, preset, by_fold, reports)
     return [
         Step(step.notebook, step.report, {**step.parameters, "THREADS": config.threads})
         for step in steps
     ]
 
 
-def _cleaning_step(config: StudyConfig, preset: Preset, data: Path, reports: Path) -> Step:
+def _cleaning_step(
+    config: StudyConfig, preset: Preset, data: Path, reports: Path, fold: int
+) -> Step:
     synth = preset.synth
     parameters = {
         "DATA_ROOT": str(data),
         "KIND": config.kind,
-        "FOLD": config.fold,
+        "FOLD": fold,
         "ALIGNED_SIZE": preset.aligned_size,
         "SYNTH_SUBJECTS": synth.subjects,
         "SYNTH_TASKS": synth.tasks,
@@ -209,17 +218,29 @@ def _cleaning_step(config: StudyConfig, preset: Preset, data: Path, reports: Pat
 
 
 def _training_steps(
-    config: StudyConfig, model: str, plan: ModelPlan, data: Path, root: Path
+    config: StudyConfig,
+    model: str,
+    plan: ModelPlan,
+    data: Path,
+    root: Path,
+    fold: int,
+    suffix: str = "",
 ) -> list[Step]:
-    """The training of ``model`` into ``<root>/<model>``; with two ``stages``, then the second
-    stage into ``<root>/<model>_stage<k>``, loading the first run's last checkpoint."""
+    """The training of ``model`` on ``fold`` into ``<root>/<model><suffix>``; with two
+    ``stages``, then the second stage into ``<root>/<model><suffix>_stage<k>``, loading the
+    first run's last checkpoint."""
+    first_run = root / f"{model}{suffix}"
     if len(plan.stages) < 2:
-        return [_training_step(config, model, plan, data, root / model, dict(plan.options))]
+        return [_training_step(config, model, plan, data, first_run, fold, dict(plan.options))]
     first, second = plan.stages
-    later = {**plan.options, "stage": second, "stage1_weights": str(root / model)}
+    later = {**plan.options, "stage": second, "stage1_weights": str(first_run)}
     return [
-        _training_step(config, model, plan, data, root / model, {**plan.options, "stage": first}),
-        _training_step(config, model, plan, data, root / f"{model}_stage{second}", later),
+        _training_step(
+            config, model, plan, data, first_run, fold, {**plan.options, "stage": first}
+        ),
+        _training_step(
+            config, model, plan, data, root / f"{model}{suffix}_stage{second}", fold, later
+        ),
     ]
 
 
@@ -229,12 +250,13 @@ def _training_step(
     plan: ModelPlan,
     data: Path,
     run: Path,
+    fold: int,
     options: dict[str, Any],
 ) -> Step:
     parameters = {
         "MODEL": model,
         "DATA_ROOT": str(data),
-        "FOLD": config.fold,
+        "FOLD": fold,
         "EPOCHS": plan.epochs,
         "BATCH_SIZE": plan.batch_size,
         "LR": plan.lr,
@@ -252,16 +274,24 @@ def _training_step(
 
 
 def _steps_on_the_runs(
-    config: StudyConfig, preset: Preset, runs: dict[str, Path], reports: Path
+    config: StudyConfig, preset: Preset, by_fold: dict[int, dict[str, Path]], reports: Path
 ) -> list[Step]:
-    """Evaluation, heatmaps and comparison of every run; own photos with one of them."""
+    """Evaluation of every run; heatmaps (Grad-CAM for every model), the comparison and own
+    photos on the first fold's runs (module docstring); with several folds the comparison
+    also gets every model's runs of all folds (``FOLD_RUNS``)."""
+    runs = next(iter(by_fold.values()))
     folders = [str(run) for run in runs.values()]
-    # the own-photos demo prefers JAA-Net, which predicts its own landmarks
-    own_photos_run = runs.get("jaa_net", next(iter(runs.values())))
-    evaluation = {"RUN_DIRS": folders, "DEVICE": config.device, "PROGRESS": False}
+    every_run = [str(run) for fold_runs in by_fold.values() for run in fold_runs.values()]
+    fold_runs = {name: [str(r[name]) for r in by_fold.values()] for name in runs}
+    # the own-photos demo shows the researcher's own model where there is one, else JAA-Net,
+    # which predicts its own landmarks
+    plugins = [model for model in config.models if plugin_package(model) is not None]
+    own_photos_run = runs[plugins[0]] if plugins else runs.get("jaa_net", next(iter(runs.values())))
+    evaluation = {"RUN_DIRS": every_run, "DEVICE": config.device, "PROGRESS": False}
     heatmaps = {
         "RUN_DIRS": folders,
         "N_SAMPLES": preset.heatmap_samples,
+        "GRADCAM_FOR": list(config.models),
         "SCORE_SAMPLES": preset.score_samples,
         "DEVICE": config.device,
     }
@@ -270,6 +300,8 @@ def _steps_on_the_runs(
         "N_BOOT": preset.n_boot,
         "SPEED_BATCH": preset.speed_batch,
         "SPEED_REPEATS": preset.speed_repeats,
+        "FOLD_RUNS": fold_runs if len(by_fold) > 1 else {},
+        "OUT_DIR": str(reports / "papers_table"),
     }
     own_photos = {
         "RUN": str(own_photos_run),
@@ -289,7 +321,10 @@ def _steps_on_the_runs(
 
 def resolved_study(config: StudyConfig) -> StudyConfig:
     """``config`` as the study runs and records it: its threads chosen (None:
-    :func:`default_threads`) and its folders absolute."""
+    :func:`default_threads`), its notebooks found (None: :func:`packaged_notebooks`) and its
+    folders absolute."""
+    if config.notebooks is None:
+        config = dataclasses.replace(config, notebooks=packaged_notebooks())
     folders = {
         name: value.resolve() for name, value in vars(config).items() if isinstance(value, Path)
     }
@@ -303,8 +338,10 @@ def describe_study(config: StudyConfig) -> str:
     config = resolved_study(config)
     steps = study_plan(config)
     lines = [
-        f"study {config.name} ({config.size}): {len(steps)} notebooks into "
-        f"{config.reports / config.name} on {config.threads} CPU thread(s)"
+        f"study {config.name} ({config.size}): {len(config.models)} model(s) "
+        f"({', '.join(config.models)}) x fold(s) {', '.join(map(str, study_folds(config)))}, "
+        f"{len(steps)} notebooks into {config.reports / config.name} on {config.threads} CPU "
+        "thread(s)"
     ]
     for step in steps:
         values = " ".join(f"{name}={value!r}" for name, value in step.parameters.items())
@@ -339,7 +376,7 @@ def _run_steps(config: StudyConfig, steps: Sequence[Step], out: Path) -> None:
     try:
         for step in steps:
             say(f"running {step.report} ...")
-            result = run_step(step, config.notebooks, out)
+            result = run_step(step, config.notebooks, out, page_links(steps, step))
             results.append(result)
             say(f"{step.report}: {result.status} in {result.seconds:.0f} s")
             if result.status != "ok":
@@ -350,46 +387,3 @@ def _run_steps(config: StudyConfig, steps: Sequence[Step], out: Path) -> None:
     finally:
         write_index(out, config, steps, results, time.perf_counter() - started)
     say(f"study reports in {out} ({time.perf_counter() - started:.0f} s)")
-
-
-def run_step(step: Step, notebooks: Path, out: Path) -> StepResult:
-    """Execute one notebook with papermill into ``out`` and render it to HTML (also when it
-    fails, so that the partial report can be read)."""
-    import papermill
-    from nbclient.exceptions import DeadKernelError
-    from papermill.exceptions import PapermillExecutionError
-
-    source = notebooks.resolve() / f"{step.notebook}.ipynb"
-    executed = out / f"{step.report}.ipynb"
-    started = time.perf_counter()
-    status, error = "ok", ""
-    try:
-        papermill.execute_notebook(
-            str(source),
-            str(executed),
-            parameters=step.parameters,
-            cwd=str(source.parent),
-            kernel_name="python3",
-            progress_bar=False,
-        )
-    except PapermillExecutionError as failure:
-        status, error = "failed", f"{failure.ename}: {failure.evalue}"
-    except DeadKernelError as failure:
-        status, error = "failed", f"the kernel died ({failure})"
-    seconds = time.perf_counter() - started
-    export_html(executed)
-    metrics = published_metrics(executed) if status == "ok" else {}
-    return StepResult(step, status, seconds, metrics, error)
-
-
-def published_metrics(notebook: Path) -> dict[str, Any]:
-    """The metrics that :func:`aufacs.report.workbook.publish` wrote into an executed notebook
-    (the last ones)."""
-    import nbformat
-
-    node = nbformat.read(notebook, as_version=4)
-    for cell in reversed(node.cells):
-        for output in reversed(cell.get("outputs", [])):
-            if METRICS_MIME in output.get("data", {}):
-                return dict(output["data"][METRICS_MIME])
-    return {}
