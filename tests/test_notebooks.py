@@ -290,10 +290,11 @@ def test_every_page_has_its_own_title_and_links_to_its_neighbours_and_the_index(
     assert len(titles) == len(reports)
 
 
-def test_the_study_console_says_nothing_of_unencrypted_kernels(smoke):
+def test_the_study_console_says_nothing_alarming_of_its_kernels(smoke):
     _, folder = smoke
     console = (folder.parents[1] / "console.txt").read_text()
     assert "without encryption" not in console and "Kernel is running" not in console
+    assert "[IPKernelApp]" not in console  # kernels keep their logs to themselves
 
 
 def test_every_notebook_uses_and_announces_the_studys_threads(smoke):

@@ -75,7 +75,8 @@ def run_step(step: Step, notebooks: Path, out: Path, links: PageLinks | None = N
     fails, so that the partial report can be read).
 
     The kernel talks to papermill over IPC sockets in Jupyter's private runtime folder rather
-    than over local TCP ports, which other users of the machine could reach."""
+    than over local TCP ports, which other users of the machine could reach, and keeps its
+    own log to itself (a failing cell still fails the step)."""
     import papermill
     from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
@@ -94,6 +95,9 @@ def run_step(step: Step, notebooks: Path, out: Path, links: PageLinks | None = N
             kernel_name="python3",
             progress_bar=False,
             config=Config({"KernelManager": {"transport": "ipc", "ip": _private_socket()}}),
+            # jupyter_client interrupts every kernel it shuts down, and a kernel caught in a
+            # reply then logs "KeyboardInterrupt caught in kernel": noise, not a failure
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
         )
     except PapermillExecutionError as failure:
         status, error = "failed", f"{failure.ename}: {failure.evalue}"
