@@ -16,6 +16,7 @@ from aufacs.analysis.literature import literature_table
 from aufacs.core.aus import BP4D_AUS
 from aufacs.core.errors import AufacsError
 from aufacs.report import paper_tables
+from aufacs.report.three_folds import fold_notes as three_fold_notes
 
 
 def predictions(seed: int, names: list[str], frames: int = 40, skill: float = 0.7) -> Predictions:
@@ -137,3 +138,13 @@ def test_paired_table_pairs_every_model_on_its_subjects_with_holm_correction():
     first = table.iloc[0]
     expected = (subjects.subject_f1(a) - subjects.subject_f1(b)).mean()
     assert first["difference"] == pytest.approx(expected)
+
+
+def test_the_notes_give_each_models_folds_and_never_round_a_p_value_to_zero():
+    models = {"a": three_folds(0.9), "b": three_folds(0.5, seed=3)}
+    table = folds.fold_table(models)
+    paired = pd.DataFrame([{"a": "a", "b": "b", "subjects": 12, "difference": 0.1, "a_wins": 12}])
+    paired = paired.assign(p_value=2 / 4096, p_holm=2 / 4096, minimum_p=2 / 4096)
+    notes = three_fold_notes(table, paired)
+    assert notes[0].startswith("a: mean F1") and "over 3 fold(s)" in notes[0]
+    assert "p = 0.000488" in notes[-1] and "p = 0.000," not in notes[-1]

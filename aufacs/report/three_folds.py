@@ -72,7 +72,7 @@ def fold_notes(table: pd.DataFrame, paired: pd.DataFrame) -> list[str]:
         notes.append(
             f"{row.a} vs {row.b}: per-subject mean F1 differs by {row.difference:+.3f} over "
             f"{row.subjects} subjects ({row.a} higher in {row.a_wins}); exact sign-flip "
-            f"p = {row.p_value:.3f}, Holm-corrected {row.p_holm:.3f} (the smallest p "
+            f"p = {row.p_value:.3g}, Holm-corrected {row.p_holm:.3g} (the smallest p "
             f"{row.subjects} subjects allow is {row.minimum_p:.3g})."
         )
     return notes
@@ -139,13 +139,14 @@ def show_papers_table(
     }
 
 
-def show_cross_dataset(runs: Mapping[str, Path | str]) -> pd.DataFrame:
+def show_cross_dataset(runs: Mapping[str, Path | str]) -> pd.DataFrame | None:
     """The runs' evaluations on another data set's shared AUs, one row each
-    (:func:`aufacs.analysis.cross_dataset.cross_dataset_table`), with a sentence saying how
-    to add one where there is none."""
+    (:func:`aufacs.analysis.cross_dataset.cross_dataset_table`); None, with a sentence saying
+    how to add one, where there is none."""
     from IPython.display import Markdown, display
 
     table = cross_dataset_table(runs)
     if table.empty:
         display(Markdown(NO_CROSS_NOTE))
-    return tidy(table) if not table.empty else table
+        return None
+    return tidy(table)
