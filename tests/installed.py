@@ -16,6 +16,8 @@ from conftest import REPO_ROOT
 SOURCES = ("pyproject.toml", "README.md", "aufacs", "notebooks")
 #: What a checkout may hold beside its sources: byte code, hidden files, kernel sockets.
 LEFT_BEHIND = shutil.ignore_patterns("__pycache__", ".*", "kernel-*")
+#: pip of the test environment, quiet.
+PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
 
 
 def install_wheel(folder: Path) -> Path:
@@ -30,10 +32,9 @@ def install_wheel(folder: Path) -> Path:
             shutil.copytree(REPO_ROOT / name, source / name, ignore=LEFT_BEHIND)
         else:
             shutil.copyfile(REPO_ROOT / name, source / name)
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
     wheels = folder / "wheels"
     build = ["wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), f"{source}/"]
-    subprocess.run([*pip, *build], check=True, capture_output=True)
+    subprocess.run([*PIP, *build], check=True, capture_output=True)
     environment = folder / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", environment], check=True)
     python = environment / "bin" / "python"
@@ -45,9 +46,16 @@ def install_wheel(folder: Path) -> Path:
     ).stdout.strip()
     Path(purelib, "test_environment.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     wheel = next(wheels.glob("aufacs-*.whl"))
-    install = ["--python", str(python), "install", "--no-deps", "--no-index", str(wheel)]
-    subprocess.run([*pip, *install], check=True, capture_output=True)
+    pip_install(environment / "bin", wheel)
     return environment / "bin"
+
+
+def pip_install(bin_folder: Path, target: Path, *flags: str) -> None:
+    """Install ``target`` (a wheel or a project folder) into the environment of
+    ``bin_folder``, without its dependencies and without a package index."""
+    where = ["--python", str(bin_folder / "python")]
+    install = ["install", "--no-deps", "--no-index", *flags, str(target)]
+    subprocess.run([*PIP, *where, *install], check=True, capture_output=True)
 
 
 def jupyter_path() -> str:

@@ -26,7 +26,7 @@ import pandas as pd
 import papermill
 import pytest
 from conftest import REPO_ROOT, SMOKE_STUDY
-from installed import install_wheel, jupyter_path
+from installed import install_wheel, jupyter_path, pip_install
 
 from aufacs.core.aus import BP4D_AUS
 from aufacs.report.notebook_files import NOTEBOOKS
@@ -217,10 +217,7 @@ def install_example(bin_folder: Path, folder: Path) -> None:
     ``bin_folder`` as docs/your_model.md does (its dependencies come from the test
     environment)."""
     source = shutil.copytree(REPO_ROOT / "examples" / "plain_cnn", folder / "plain_cnn")
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    where = ["--python", str(bin_folder / "python")]
-    install = ["install", "--no-deps", "--no-build-isolation", "--no-index", str(source)]
-    subprocess.run([*pip, *where, *install], check=True, capture_output=True)
+    pip_install(bin_folder, source, "--no-build-isolation")
 
 
 def test_the_example_plugin_is_trained_evaluated_drawn_compared_and_shown_on_photos(smoke):

@@ -13,6 +13,7 @@ their own. Two data sets that share no AU are refused in one sentence.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aufacs.analysis.evaluate import Predictions, predict, score
+from aufacs.analysis.evaluate import predict, score
 from aufacs.core.aus import au_column
 from aufacs.core.errors import AufacsError
 from aufacs.core.io import write_text_atomic
@@ -94,11 +95,8 @@ def evaluate_across(config: CrossConfig) -> pd.DataFrame:
     full = predict(model, loader, cache, device=device)
     columns = [list(spec.aus).index(au) for au in aus]
     labels = [list(cache.aus.aus).index(au) for au in aus]
-    kept = Predictions(
-        **{k: v for k, v in vars(full).items() if k not in ("prob", "target", "aus")},
-        prob=full.prob[:, columns],
-        target=full.target[:, labels],
-        aus=np.asarray(aus),
+    kept = dataclasses.replace(
+        full, prob=full.prob[:, columns], target=full.target[:, labels], aus=np.asarray(aus)
     )
     per_au, summary = score(kept)
     out = Path(config.run) / CROSS_FOLDER / f"{config.kind}_fold{fold}"

@@ -154,7 +154,7 @@ def bootstrap_mean_f1(
     ``accuracy_low``, ``accuracy_high``, ``per_au_accuracy_low`` / ``per_au_accuracy_high``;
     and ``subjects``, the number of groups resampled.
     """
-    counts, names = _group_counts(prob, target, groups, threshold)
+    counts, names = group_counts(prob, target, groups, threshold)
     observed = Confusion.from_counts(counts.sum(axis=0))
     replicates = _replicate_confusion(counts, n_boot, seed)
     alpha = (1 - confidence) / 2
@@ -204,8 +204,8 @@ def paired_f1_difference(
     ``(1 + count) / (1 + n_boot)``, so never exactly zero), and
     ``subjects``: the number of groups resampled.
     """
-    counts_a, names = _group_counts(prob_a, target, groups, threshold)
-    counts_b, _ = _group_counts(prob_b, target, groups, threshold)
+    counts_a, names = group_counts(prob_a, target, groups, threshold)
+    counts_b, _ = group_counts(prob_b, target, groups, threshold)
     f1_a = Confusion.from_counts(counts_a.sum(axis=0)).f1.mean()
     f1_b = Confusion.from_counts(counts_b.sum(axis=0)).f1.mean()
     difference = _replicate_f1(counts_a, n_boot, seed).mean(axis=1) - _replicate_f1(
@@ -224,10 +224,11 @@ def paired_f1_difference(
     }
 
 
-def _group_counts(
+def group_counts(
     prob: np.ndarray, target: np.ndarray, groups: Sequence[str], threshold: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Confusion counts per group: (G, N, 4), and the group names (G,)."""
+    """Confusion counts (TP, FP, FN, TN) of each AU per group: (G, N, 4), and the group
+    names (G,), sorted, e.g. per test subject."""
     names, index = np.unique(np.asarray(groups), return_inverse=True)
     indicators = _indicators(prob, target, threshold)
     counts = np.zeros((len(names),) + indicators.shape[1:], dtype=np.int64)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from aufacs.analysis.evaluate import Predictions
-from aufacs.analysis.metrics import holm
+from aufacs.analysis.metrics import Confusion, group_counts, holm
 from aufacs.core.errors import AufacsError
 
 #: Up to this many subjects every sign pattern is enumerated (2^16 = 65,536 patterns).
@@ -32,20 +32,18 @@ MONTE_CARLO_DRAWS = 100_000
 def subject_f1(predictions: Predictions, threshold: float = 0.5) -> pd.Series:
     """Mean F1 of each test subject over the AUs it can be scored on (see the module
     docstring), indexed by subject (sorted); NaN for a subject with no scorable AU."""
-    subjects, index = np.unique(predictions.subject, return_inverse=True)
-    target = np.asarray(predictions.target, dtype=np.float64)
-    known = ~np.isnan(target)
-    predicted, actual = predictions.prob >= threshold, target == 1
-    indicators = np.stack(
-        [known & predicted & actual, known & (predicted ^ actual)], axis=-1
-    ).astype(np.int64)
-    counts = np.zeros((len(subjects), target.shape[1], 2), dtype=np.int64)  # (S, N, [TP, FP+FN])
-    np.add.at(counts, index, indicators)
-    denominator = 2 * counts[..., 0] + counts[..., 1]
-    scorable = denominator > 0
-    f1 = np.divide(2 * counts[..., 0], denominator, out=np.zeros(denominator.shape), where=scorable)
+    counts, subjects = group_counts(
+        predictions.prob, predictions.target, predictions.subject, threshold
+    )
+    matrix = Confusion.from_counts(counts)  # arrays (S, N)
+    scorable = (matrix.tp + matrix.fp + matrix.fn) > 0
     n = scorable.sum(axis=1)
-    means = np.divide(f1.sum(axis=1), n, out=np.full(len(subjects), np.nan), where=n > 0)
+    means = np.divide(
+        matrix.f1.sum(axis=1),  # F1 is 0 where an AU cannot be scored, so only n counts them
+        n,
+        out=np.full(len(subjects), np.nan),
+        where=n > 0,
+    )
     return pd.Series(means, index=subjects, name="mean_f1")
 
 

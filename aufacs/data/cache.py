@@ -23,6 +23,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -81,13 +82,7 @@ class AlignedCache:
     def open(cls, cache_dir: Path | str) -> AlignedCache:
         """Open the cache in ``cache_dir``; AufacsError if the folder holds no complete cache."""
         cache_dir = Path(cache_dir)
-        meta_path = cache_dir / META_FILE
-        if not meta_path.is_file():
-            raise AufacsError(
-                f"{cache_dir} holds no aligned-face cache (no {META_FILE}); build one with "
-                "`aufacs prepare` on its data set"
-            )
-        meta = json.loads(meta_path.read_text())
+        meta = read_cache_meta(cache_dir)
         table = _read_csv(cache_dir / TABLE_FILE)
         points = np.load(cache_dir / LANDMARKS_FILE)
         table = pd.concat([table, landmark_frame(points, table.index)], axis=1)
@@ -149,6 +144,19 @@ class AlignedCache:
     def biocular(self) -> np.ndarray:
         """Squared inter-ocular distances (N,) float32, crop pixels²."""
         return self.table["biocular"].to_numpy(dtype=np.float32)
+
+
+def read_cache_meta(cache_dir: Path | str) -> dict[str, Any]:
+    """The settings of the cache in ``cache_dir`` (its ``cache.json``: ``aus``, ``size``,
+    ``box_enlarge``, ``fingerprint``, ...) without reading its crops or tables; AufacsError
+    if the folder holds no complete cache."""
+    meta_path = Path(cache_dir) / META_FILE
+    if not meta_path.is_file():
+        raise AufacsError(
+            f"{cache_dir} holds no aligned-face cache (no {META_FILE}); build one with "
+            "`aufacs prepare` on its data set"
+        )
+    return json.loads(meta_path.read_text())
 
 
 def _au_set(aus: tuple[int, ...]) -> AUSet:

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aufacs.core.errors import AufacsError
+from aufacs.core.errors import AufacsError, error_gist
 from aufacs.core.io import write_text_atomic
-from aufacs.data.cache import META_FILE, AlignedCache
+from aufacs.data.cache import META_FILE, read_cache_meta
 from aufacs.data.prepare import cache_folder
 from aufacs.engine.checkpoints import checkpoint_paths, load_checkpoint
 from aufacs.engine.config import TrainConfig
@@ -104,18 +104,21 @@ class ModelSpec:
         )
 
 
-def run_model_spec(config: TrainConfig, cache: AlignedCache) -> ModelSpec:
-    """The spec of a run trained with ``config`` on ``cache``; a ``stage1_weights`` option
+def run_model_spec(config: TrainConfig) -> ModelSpec:
+    """The spec of a run trained with ``config``, its AU list and alignment read from the
+    settings of the aligned-crop cache it names (not its crops); a ``stage1_weights`` option
     (what stage 2 started from) is left out, since prediction loads the run's own weights."""
+    meta = read_cache_meta(cache_folder(config.data, config.cache))
     options = {k: v for k, v in config.model_options.items() if k != "stage1_weights"}
-    return ModelSpec(config.model, options, cache.aus.aus, cache.size, cache.box_enlarge)
+    aus, size, box_enlarge = tuple(meta["aus"]), int(meta["size"]), float(meta["box_enlarge"])
+    return ModelSpec(config.model, options, aus, size, box_enlarge)
 
 
 def write_model_spec(run: Path | str, config: TrainConfig, model: AUModel) -> Path:
     """Write ``<run>/model.json`` atomically for ``model``, built with the resolved ``config``
     on the aligned-crop cache it names; returns its path."""
     path = Path(run) / MODEL_FILE
-    spec = run_model_spec(config, _open_cache(config))
+    spec = run_model_spec(config)
     write_text_atomic(path, json.dumps(spec.record(model), indent=2) + "\n")
     return path
 
@@ -139,7 +142,7 @@ def read_model_spec(run: Path | str) -> ModelSpec:
             f"list and alignment) and its aligned-face cache {folder} is not there either; "
             f"run `aufacs export --run {run}` where the cache is and predict with that file"
         )
-    return run_model_spec(config, _open_cache(config))
+    return run_model_spec(config)
 
 
 def load_run_model(
@@ -161,13 +164,9 @@ def load_state(model: AUModel, state: Mapping[str, Any], source: str) -> None:
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as error:
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise AufacsError(f"the weights in {source} do not fit their model ({reason})") from None
-
-
-def _open_cache(config: TrainConfig) -> AlignedCache:
-    """The aligned-crop cache that ``config`` trains on."""
-    return AlignedCache.open(cache_folder(config.data, config.cache))
+        raise AufacsError(
+            f"the weights in {source} do not fit their model ({error_gist(error)})"
+        ) from None
 
 
 def _input(model: AUModel) -> dict[str, Any]:
